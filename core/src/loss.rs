@@ -1,0 +1,272 @@
+//! Loss functions, each giving its value and its gradient ∂L/∂output for one
+//! sample. The mean over a batch is taken by the optimizer step.
+//!
+//! Match the loss to the target: [`Mse`] for continuous targets,
+//! [`BinaryCrossEntropy`] for two classes (one logit per output),
+//! [`SoftmaxCrossEntropy`] for one of many classes. The cross-entropies take
+//! *logits*: give their network an [`Identity`](crate::Identity) output layer.
+
+use crate::error::Error;
+use crate::math;
+
+/// What a sample should produce.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Target<const O: usize> {
+    /// A class index in `0..O` (one-hot for losses that need a vector).
+    Class(usize),
+    /// A target vector: regression values, BCE probabilities or a one-hot row.
+    Values([f32; O]),
+}
+
+impl<const O: usize> Target<O> {
+    /// The target as a vector (one-hot for a class).
+    pub fn to_values(&self) -> Result<[f32; O], Error> {
+        match *self {
+            Target::Values(v) => Ok(v),
+            Target::Class(c) => {
+                let mut v = [0.0; O];
+                *v.get_mut(c).ok_or(Error::ClassOutOfRange { class: c, classes: O })? = 1.0;
+                Ok(v)
+            }
+        }
+    }
+
+    /// The class this target stands for: the index for `Class`, the largest
+    /// entry for a vector with several outputs, and `value ≥ 0.5` for one output.
+    pub fn class(&self) -> usize {
+        match self {
+            Target::Class(c) => *c,
+            Target::Values(v) if O == 1 => usize::from(v[0] >= 0.5),
+            Target::Values(v) => argmax(v),
+        }
+    }
+}
+
+/// Index of the largest element (the first one on ties; 0 for an empty slice).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A loss over network outputs `[f32; O]`.
+pub trait Loss<const O: usize> {
+    /// Name for reports.
+    const NAME: &'static str;
+
+    /// L(out, target) for one sample, and ∂L/∂out written into `grad`.
+    /// Fails for a class index out of range; returns a non-finite loss as is
+    /// (the caller decides to reject it).
+    fn loss_grad(&self, out: &[f32; O], target: &Target<O>, grad: &mut [f32; O]) -> Result<f32, Error>;
+
+    /// L(out, target) alone.
+    fn loss(&self, out: &[f32; O], target: &Target<O>) -> Result<f32, Error> {
+        let mut g = [0.0; O];
+        self.loss_grad(out, target, &mut g)
+    }
+
+    /// Whether `out` predicts the target's class (see [`Target::class`]).
+    fn correct(&self, out: &[f32; O], target: &Target<O>) -> bool;
+}
+
+/// Mean squared error, averaged over the outputs: L = (1/O)·Σ (y − t)².
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Mse;
+
+/// Binary cross-entropy on logits z, averaged over the outputs:
+/// L = (1/O)·Σ [max(z, 0) − z·t + ln(1 + e^−|z|)], gradient (σ(z) − t)/O.
+/// Finite for any finite logit (|z| up to 1e4 and beyond).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BinaryCrossEntropy;
+
+/// Softmax fused with categorical cross-entropy on logits z:
+/// L = logΣexp(z) − Σ t·z (log-sum-exp shifted by max z), gradient p − t
+/// with p = softmax(z). Class-index and one-hot/soft targets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SoftmaxCrossEntropy;
+
+impl<const O: usize> Loss<O> for Mse {
+    const NAME: &'static str = "mse";
+
+    #[inline]
+    fn loss_grad(&self, out: &[f32; O], target: &Target<O>, grad: &mut [f32; O]) -> Result<f32, Error> {
+        let t = target.to_values()?;
+        let inv = 1.0 / O as f32;
+        let mut sum = 0.0f32;
+        for ((g, &y), &t) in grad.iter_mut().zip(out).zip(&t) {
+            let d = y - t;
+            sum += d * d;
+            *g = 2.0 * d * inv;
+        }
+        Ok(sum * inv)
+    }
+
+    fn correct(&self, out: &[f32; O], target: &Target<O>) -> bool {
+        if O == 1 {
+            usize::from(out[0] >= 0.5) == target.class()
+        } else {
+            argmax(out) == target.class()
+        }
+    }
+}
+
+impl<const O: usize> Loss<O> for BinaryCrossEntropy {
+    const NAME: &'static str = "bce";
+
+    #[inline]
+    fn loss_grad(&self, out: &[f32; O], target: &Target<O>, grad: &mut [f32; O]) -> Result<f32, Error> {
+        let t = target.to_values()?;
+        let inv = 1.0 / O as f32;
+        let mut sum = 0.0f32;
+        for ((g, &z), &t) in grad.iter_mut().zip(out).zip(&t) {
+            let e = math::exp(-math::abs(z)); // in (0, 1]: never overflows
+            sum += z.max(0.0) - z * t + math::ln_1p(e);
+            let p = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            *g = (p - t) * inv;
+        }
+        Ok(sum * inv)
+    }
+
+    fn correct(&self, out: &[f32; O], target: &Target<O>) -> bool {
+        if O == 1 {
+            usize::from(out[0] >= 0.0) == target.class()
+        } else {
+            argmax(out) == target.class()
+        }
+    }
+}
+
+impl<const O: usize> Loss<O> for SoftmaxCrossEntropy {
+    const NAME: &'static str = "softmax_ce";
+
+    #[inline]
+    fn loss_grad(&self, out: &[f32; O], target: &Target<O>, grad: &mut [f32; O]) -> Result<f32, Error> {
+        let mut m = f32::NEG_INFINITY;
+        for &z in out {
+            m = m.max(z);
+        }
+        let mut sum = 0.0f32;
+        for (g, &z) in grad.iter_mut().zip(out) {
+            let e = math::exp(z - m);
+            *g = e;
+            sum += e;
+        }
+        let lse = m + math::ln(sum);
+        let inv = 1.0 / sum;
+        for g in grad.iter_mut() {
+            *g *= inv;
+        }
+        match *target {
+            Target::Class(c) => {
+                let z = *out.get(c).ok_or(Error::ClassOutOfRange { class: c, classes: O })?;
+                grad[c] -= 1.0;
+                Ok(lse - z)
+            }
+            Target::Values(t) => {
+                let mut loss = 0.0f32;
+                for ((g, &z), &t) in grad.iter_mut().zip(out).zip(&t) {
+                    loss += t * (lse - z);
+                    *g -= t;
+                }
+                Ok(loss)
+            }
+        }
+    }
+
+    fn correct(&self, out: &[f32; O], target: &Target<O>) -> bool {
+        argmax(out) == target.class()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fd_check<L: Loss<3>>(loss: L, out: [f32; 3], t: Target<3>) {
+        let mut g = [0.0; 3];
+        loss.loss_grad(&out, &t, &mut g).unwrap();
+        for k in 0..3 {
+            let h = 1e-2f32;
+            let (mut p, mut m) = (out, out);
+            p[k] += h;
+            m[k] -= h;
+            let fd = (loss.loss(&p, &t).unwrap() - loss.loss(&m, &t).unwrap()) / (2.0 * h);
+            assert!((fd - g[k]).abs() < 2e-3, "{} k={k}: fd {fd} vs {}", L::NAME, g[k]);
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let out = [0.3, -1.2, 2.0];
+        fd_check(Mse, out, Target::Values([0.5, 0.0, 1.0]));
+        fd_check(BinaryCrossEntropy, out, Target::Values([1.0, 0.0, 1.0]));
+        fd_check(SoftmaxCrossEntropy, out, Target::Class(1));
+        fd_check(SoftmaxCrossEntropy, out, Target::Values([0.2, 0.3, 0.5]));
+    }
+
+    #[test]
+    fn class_and_one_hot_agree() {
+        let out = [0.1, 2.0, -0.5];
+        let (mut g1, mut g2) = ([0.0; 3], [0.0; 3]);
+        let l1 = SoftmaxCrossEntropy.loss_grad(&out, &Target::Class(2), &mut g1).unwrap();
+        let l2 = SoftmaxCrossEntropy
+            .loss_grad(&out, &Target::Values([0.0, 0.0, 1.0]), &mut g2)
+            .unwrap();
+        assert!((l1 - l2).abs() < 1e-6);
+        for k in 0..3 {
+            assert!((g1[k] - g2[k]).abs() < 1e-7);
+        }
+    }
+
+    #[test]
+    fn bce_is_finite_for_huge_logits() {
+        for &z in &[1e4f32, -1e4, 3e38, -3e38] {
+            for &t in &[0.0f32, 1.0] {
+                let mut g = [0.0];
+                let l = BinaryCrossEntropy.loss_grad(&[z], &Target::Values([t]), &mut g).unwrap();
+                assert!(l.is_finite() && g[0].is_finite(), "z={z} t={t}");
+                assert!(l >= 0.0);
+            }
+        }
+        let mut g = [0.0];
+        let l = BinaryCrossEntropy.loss_grad(&[1e4], &Target::Values([0.0]), &mut g).unwrap();
+        assert_eq!(l, 1e4);
+        assert_eq!(g[0], 1.0);
+    }
+
+    #[test]
+    fn softmax_ce_is_stable() {
+        let mut g = [0.0; 3];
+        let l = SoftmaxCrossEntropy
+            .loss_grad(&[1e4, -1e4, 0.0], &Target::Class(1), &mut g)
+            .unwrap();
+        assert_eq!(l, 2e4);
+        assert_eq!(g, [1.0, -1.0, 0.0]);
+    }
+
+    #[test]
+    fn bad_class_is_an_error() {
+        let mut g = [0.0; 3];
+        assert_eq!(
+            SoftmaxCrossEntropy.loss_grad(&[0.0; 3], &Target::Class(3), &mut g),
+            Err(Error::ClassOutOfRange { class: 3, classes: 3 })
+        );
+        assert!(Mse.loss(&[0.0; 3], &Target::Class(7)).is_err());
+    }
+
+    #[test]
+    fn argmax_and_correct() {
+        assert_eq!(argmax(&[0.1, 0.5, 0.5, -1.0]), 1);
+        assert!(SoftmaxCrossEntropy.correct(&[0.0, 1.0, 0.0], &Target::Class(1)));
+        assert!(<Mse as Loss<1>>::correct(&Mse, &[0.7], &Target::Values([1.0])));
+        assert!(<BinaryCrossEntropy as Loss<1>>::correct(&BinaryCrossEntropy, &[-0.2], &Target::Values([0.0])));
+    }
+}

@@ -1,0 +1,60 @@
+//! The standard workloads (W1, W1b, W2) reproduce their reference figures.
+
+use tinytrain::{
+    mlp, BinaryCrossEntropy, Dense, Gradients, Identity, Model, Mse, Samples, Sgd, SgdConfig,
+    Sigmoid, Tanh, Trainer,
+};
+
+const XOR_X: [[f32; 2]; 4] = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+const XOR_T: [[f32; 1]; 4] = [[0.0], [1.0], [1.0], [0.0]];
+/// The W1 initial weights (WORKLOADS.md): W1 8×2, b1, W2 1×8, b2.
+const XOR_INIT: [f32; 33] = [
+    0.2739, -0.4604, -0.9181, -0.9669, 0.6265, 0.8255, 0.2133, 0.459, 0.0872, 0.8701, 0.6317,
+    -0.9945, 0.7148, -0.9328, 0.4593, -0.6487, 0.7264, 0.0829, -0.4006, -0.1546, -0.9434, -0.7514,
+    0.3412, 0.2944, 0.2308, -0.2326, 0.9944, 0.9617, 0.3711, 0.3009, 0.3769, -0.2222, -0.7298,
+];
+
+fn load_xor<N: Model>(net: &mut N) {
+    let mut k = 0;
+    for l in 0..N::LAYERS {
+        let layer = net.layer_mut(l).unwrap();
+        for v in layer.w.iter_mut().chain(layer.b.iter_mut()) {
+            *v = XOR_INIT[k];
+            k += 1;
+        }
+    }
+    assert_eq!(k, 33);
+}
+
+/// First epoch k whose pre-update loss is below 0.01.
+fn epochs_to_converge<N, L>(loss: L) -> Option<u32>
+where
+    N: tinytrain::Network<2, 1>,
+    L: tinytrain::Loss<1>,
+{
+    let mut net = N::ZERO;
+    load_xor(&mut net);
+    let mut scratch = N::SCRATCH;
+    let mut grads = Gradients::<N>::ZERO;
+    let mut data = Samples::new(&XOR_X, &XOR_T).unwrap();
+    let sgd = Sgd::new(SgdConfig::new(0.5)).unwrap();
+    let mut t = Trainer::new(&mut net, &mut scratch, &mut grads, loss, sgd).unwrap();
+    for epoch in 0..10_000 {
+        if t.epoch_in_order(&mut data, 4).unwrap().loss() < 0.01 {
+            return Some(epoch);
+        }
+    }
+    None
+}
+
+#[test]
+fn w1_xor_sigmoid_mse_converges_at_epoch_1513() {
+    type W1 = mlp![Dense<2, 8, Sigmoid>, Dense<8, 1, Sigmoid>];
+    assert_eq!(epochs_to_converge::<W1, _>(Mse), Some(1513));
+}
+
+#[test]
+fn w1b_xor_tanh_bce_converges_at_epoch_367() {
+    type W1b = mlp![Dense<2, 8, Tanh>, Dense<8, 1, Identity>];
+    assert_eq!(epochs_to_converge::<W1b, _>(BinaryCrossEntropy), Some(367));
+}
