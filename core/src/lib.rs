@@ -3,8 +3,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The `std` feature needs only the `alloc` crate, so it builds for every target.
 #[cfg(feature = "std")]
-extern crate std;
+extern crate alloc;
 
 pub mod activation;
 pub mod blob;
@@ -32,9 +33,9 @@ pub use train::{
 /// Host conveniences (feature `std`).
 #[cfg(feature = "std")]
 pub mod host {
-    use std::boxed::Box;
-    use std::vec;
-    use std::vec::Vec;
+    use alloc::boxed::Box;
+    use alloc::vec;
+    use alloc::vec::Vec;
 
     use crate::{blob, Error, Model};
 

@@ -1,0 +1,7 @@
+//! Shapes are checked by the compiler: mis-wired networks do not build.
+
+#[test]
+fn miswired_networks_do_not_compile() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("compile_fail/*.rs");
+}

@@ -1,0 +1,223 @@
+//! Training modes: momentum, per-sample updates, streams, schedules, shuffles.
+
+use tinytrain::{
+    mlp, BinaryCrossEntropy, Dense, Error, Gradients, Identity, Init, Model, Mse, Network, Rng,
+    Samples, Schedule, Sgd, SgdConfig, Sigmoid, Stream, Target, Tanh, Trainer, Velocity,
+};
+
+type Xor = mlp![Dense<2, 8, Tanh>, Dense<8, 1, Sigmoid>];
+const X: [[f32; 2]; 4] = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+const T: [[f32; 1]; 4] = [[0.0], [1.0], [1.0], [0.0]];
+
+fn xor_net(seed: u64) -> Xor {
+    let mut n = Xor::ZERO;
+    tinytrain::init_seeded(&mut n, Init::XavierUniform, seed);
+    n
+}
+
+fn xor_solved(n: &Xor) -> bool {
+    let mut s = Xor::SCRATCH;
+    X.iter().zip(&T).all(|(x, t)| (n.forward(x, &mut s)[0] - t[0]).abs() < 0.2)
+}
+
+#[test]
+fn momentum_trains_xor_faster_than_plain_sgd() {
+    let run = |momentum: f32| {
+        let mut n = xor_net(1);
+        let (mut s, mut g, mut v) = (Xor::SCRATCH, Gradients::<Xor>::ZERO, Velocity::<Xor>::ZERO);
+        let sgd = Sgd::new(SgdConfig { momentum, ..SgdConfig::new(0.2) }).unwrap();
+        let mut data = Samples::new(&X, &T).unwrap();
+        let mut t = Trainer::with_momentum(&mut n, &mut s, &mut g, &mut v, Mse, sgd);
+        let mut epochs = None;
+        for e in 0..20_000 {
+            if t.epoch_in_order(&mut data, 4).unwrap().loss() < 0.01 {
+                epochs = Some(e);
+                break;
+            }
+        }
+        (epochs, n)
+    };
+    let (plain, _) = run(0.0);
+    let (fast, n) = run(0.9);
+    assert!(xor_solved(&n));
+    assert!(fast.unwrap() < plain.unwrap(), "momentum {fast:?} vs plain {plain:?}");
+}
+
+#[test]
+fn per_sample_training_needs_no_gradients_and_solves_xor() {
+    let mut n = xor_net(2);
+    let mut s = Xor::SCRATCH;
+    let sgd = Sgd::new(SgdConfig::new(0.5)).unwrap();
+    let mut data = Samples::new(&X, &T).unwrap();
+    let mut rng = Rng::seed(5);
+    let mut order = [0u16; 4];
+    let mut t = Trainer::per_sample(&mut n, &mut s, Mse, sgd).unwrap();
+    for _ in 0..5000 {
+        t.epoch(&mut data, &mut order, 1, &mut rng).unwrap();
+    }
+    assert!(xor_solved(&n));
+}
+
+#[test]
+fn per_sample_update_equals_a_batch_of_one() {
+    // Fused update w −= (lr·δ)·x versus the gradient store: equal within rounding.
+    let mut a = xor_net(3);
+    let mut b = a.clone();
+    let mut s = Xor::SCRATCH;
+    let sgd = Sgd::new(SgdConfig::new(0.3)).unwrap();
+    let t = Target::Values([1.0]);
+    sgd.fit_sample(&mut a, &mut s, &[1.0, 0.0], &t, &Mse).unwrap();
+    let mut g = Gradients::<Xor>::ZERO;
+    g.accumulate(&b, &mut s, &[1.0, 0.0], &t, &Mse).unwrap();
+    sgd.step(&mut b, &mut g, None).unwrap();
+    for l in 0..Xor::LAYERS {
+        let (p, q) = (a.layer(l).unwrap(), b.layer(l).unwrap());
+        for (x, y) in p.w.iter().chain(p.b).zip(q.w.iter().chain(q.b)) {
+            assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{x} vs {y}");
+        }
+    }
+    assert_ne!(a, xor_net(3));
+}
+
+/// A generator of a noisy linear rule, one sample at a time, never stored.
+struct Line {
+    rng: Rng,
+    left: usize,
+}
+
+impl Stream<2, 1> for Line {
+    fn next_sample(&mut self, x: &mut [f32; 2]) -> Option<Result<Target<1>, Error>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        *x = [tinytrain::rng::uniform(&mut self.rng, 2.0), tinytrain::rng::uniform(&mut self.rng, 2.0)];
+        Some(Ok(Target::Values([if x[0] + 0.5 * x[1] > 0.2 { 1.0 } else { 0.0 }])))
+    }
+}
+
+#[test]
+fn streamed_samples_train_a_classifier() {
+    type Net = mlp![Dense<2, 4, Tanh>, Dense<4, 1, Identity>];
+    let mut n = Net::ZERO;
+    tinytrain::init_seeded(&mut n, Init::XavierUniform, 1);
+    let (mut s, mut g) = (Net::SCRATCH, Gradients::<Net>::ZERO);
+    let sgd = Sgd::new(SgdConfig::new(0.5)).unwrap();
+    let mut t = Trainer::new(&mut n, &mut s, &mut g, BinaryCrossEntropy, sgd).unwrap();
+    let mut stream = Line { rng: Rng::seed(8), left: 6000 };
+    let first = t.stream(&mut stream, 8, 1000).unwrap();
+    assert_eq!(first.samples, 1000);
+    let mut last = first;
+    while let Ok(s) = t.stream(&mut stream, 8, 1000) {
+        if s.samples == 0 {
+            break;
+        }
+        last = s;
+    }
+    assert!(last.accuracy() > 0.95, "accuracy {}", last.accuracy());
+    assert!(last.loss() < first.loss());
+}
+
+#[test]
+fn schedules_follow_their_formulas() {
+    let at = |schedule, epoch| {
+        let mut s = Sgd::new(SgdConfig { schedule, ..SgdConfig::new(0.1) }).unwrap();
+        s.set_epoch(epoch);
+        s.lr()
+    };
+    let close = |a: f32, b: f32| assert!((a - b).abs() < 1e-7, "{a} vs {b}");
+    close(at(Schedule::Constant, 7), 0.1);
+    close(at(Schedule::Step { every: 3, gamma: 0.5 }, 2), 0.1);
+    close(at(Schedule::Step { every: 3, gamma: 0.5 }, 3), 0.05);
+    close(at(Schedule::Step { every: 3, gamma: 0.5 }, 7), 0.025);
+    close(at(Schedule::Exponential { gamma: 0.9 }, 2), 0.081);
+    let cos = Schedule::Cosine { epochs: 10, min_lr: 0.01 };
+    close(at(cos, 0), 0.1);
+    close(at(cos, 5), 0.055);
+    close(at(cos, 10), 0.01);
+    close(at(cos, 20), 0.01);
+}
+
+#[test]
+fn trainer_applies_the_schedule_per_epoch() {
+    let mut n = xor_net(4);
+    let (mut s, mut g) = (Xor::SCRATCH, Gradients::<Xor>::ZERO);
+    let sgd = Sgd::new(SgdConfig { schedule: Schedule::Step { every: 1, gamma: 0.5 }, ..SgdConfig::new(0.4) }).unwrap();
+    let mut data = Samples::new(&X, &T).unwrap();
+    let mut t = Trainer::new(&mut n, &mut s, &mut g, Mse, sgd).unwrap();
+    t.epoch_in_order(&mut data, 4).unwrap();
+    assert_eq!(t.sgd().lr(), 0.4);
+    t.epoch_in_order(&mut data, 4).unwrap();
+    assert_eq!(t.sgd().lr(), 0.2);
+    assert_eq!(t.epochs_done(), 2);
+}
+
+#[test]
+fn epochs_shuffle_differently_and_reproducibly() {
+    let xs: Vec<[f32; 2]> = (0..64).map(|i| [i as f32 / 64.0, 0.0]).collect();
+    let ts: Vec<[f32; 1]> = (0..64).map(|i| [(i % 2) as f32]).collect();
+    let run = |seed| {
+        let mut n = xor_net(1);
+        let (mut s, mut g) = (Xor::SCRATCH, Gradients::<Xor>::ZERO);
+        let mut data = Samples::new(&xs, &ts).unwrap();
+        let mut order = vec![0u32; 64];
+        let mut rng = Rng::seed(seed);
+        let mut t = Trainer::new(&mut n, &mut s, &mut g, Mse, Sgd::new(SgdConfig::new(0.1)).unwrap()).unwrap();
+        t.epoch(&mut data, &mut order, 8, &mut rng).unwrap();
+        let first = order.clone();
+        t.epoch(&mut data, &mut order, 8, &mut rng).unwrap();
+        (first, order, n)
+    };
+    let (a1, a2, na) = run(1);
+    let (b1, _, nb) = run(1);
+    let (c1, _, _) = run(2);
+    assert_eq!(a1, b1);
+    assert_eq!(na, nb);
+    assert_ne!(a1, a2);
+    assert_ne!(a1, c1);
+    let mut sorted = a1.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..64).collect::<Vec<u32>>());
+}
+
+#[test]
+fn memory_sizes_are_known_at_compile_time() {
+    type W2 = mlp![Dense<64, 32, tinytrain::Relu>, Dense<32, 10, Identity>];
+    // A RAM budget asserted at compile time: the build fails if it is exceeded.
+    const _: () = assert!(W2::TRAIN_BYTES <= 32 * 1024);
+    const _: () = assert!(W2::TRAIN_PER_SAMPLE_BYTES <= 10 * 1024);
+    assert_eq!(W2::PARAMS, 2410);
+    assert_eq!(W2::PARAM_BYTES, 9640);
+    assert_eq!(W2::SCRATCH_BYTES, (32 + 10) * 2 * 4);
+    assert_eq!(W2::GRAD_BYTES, 9640 + 4);
+    assert_eq!(W2::OPTIMIZER_BYTES, 9640);
+    assert_eq!(W2::TRAIN_BYTES, 9640 + 336 + 9644 + 9640);
+    assert_eq!(W2::INFERENCE_BYTES, 9640 + 336);
+}
+
+#[test]
+fn deep_networks_of_eight_layers_train() {
+    type Deep = mlp![
+        Dense<2, 12, Tanh>,
+        Dense<12, 10, tinytrain::LeakyRelu>,
+        Dense<10, 9, Tanh>,
+        Dense<9, 8, tinytrain::Relu>,
+        Dense<8, 7, Tanh>,
+        Dense<7, 6, Sigmoid>,
+        Dense<6, 5, Tanh>,
+        Dense<5, 1, Identity>,
+    ];
+    assert_eq!(Deep::LAYERS, 8);
+    let mut n = Deep::ZERO;
+    tinytrain::init_seeded(&mut n, Init::XavierUniform, 2);
+    let (mut s, mut g, mut v) = (Deep::SCRATCH, Gradients::<Deep>::ZERO, Velocity::<Deep>::ZERO);
+    let sgd = Sgd::new(SgdConfig { momentum: 0.9, clip_norm: Some(1.0), ..SgdConfig::new(0.05) }).unwrap();
+    let mut data = Samples::new(&X, &T).unwrap();
+    let mut t = Trainer::with_momentum(&mut n, &mut s, &mut g, &mut v, BinaryCrossEntropy, sgd);
+    let first = t.epoch_in_order(&mut data, 4).unwrap().loss();
+    let mut last = first;
+    for _ in 0..3000 {
+        last = t.epoch_in_order(&mut data, 4).unwrap().loss();
+    }
+    assert!(last < 0.05 && last < first, "{first} -> {last}");
+}
