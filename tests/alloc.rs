@@ -57,7 +57,9 @@ fn no_heap_in_init_forward_backward_step_serialize_load() {
     let mut grads = Box::new(Gradients::<Net>::ZERO);
     let mut vel = Box::new(Velocity::<Net>::ZERO);
     let mut bytes = vec![0u8; blob::blob_len::<Net>()];
-    let xs: Vec<[f32; 16]> = (0..32).map(|i| std::array::from_fn(|k| ((i * 16 + k) % 7) as f32 / 7.0)).collect();
+    let xs: Vec<[f32; 16]> = (0..32)
+        .map(|i| std::array::from_fn(|k| ((i * 16 + k) % 7) as f32 / 7.0))
+        .collect();
     let ys: Vec<u16> = (0..32).map(|i| (i % 4) as u16).collect();
     let mut order = vec![0u16; 32];
 
@@ -65,15 +67,43 @@ fn no_heap_in_init_forward_backward_step_serialize_load() {
         tinytrain::init(&mut *net, Init::HeUniform, &mut Rng::seed(1));
         let out = *net.forward(&xs[0], &mut scratch);
         assert!(out.iter().all(|v| v.is_finite()));
-        let sgd = Sgd::new(SgdConfig { momentum: 0.9, clip_norm: Some(5.0), ..SgdConfig::new(0.05) }).unwrap();
+        let sgd = Sgd::new(SgdConfig {
+            momentum: 0.9,
+            clip_norm: Some(5.0),
+            ..SgdConfig::new(0.05)
+        })
+        .unwrap();
         for x in &xs[..8] {
-            grads.accumulate(&*net, &mut scratch, x, &Target::Class(1), &SoftmaxCrossEntropy).unwrap();
+            grads
+                .accumulate(
+                    &*net,
+                    &mut scratch,
+                    x,
+                    &Target::Class(1),
+                    &SoftmaxCrossEntropy,
+                )
+                .unwrap();
         }
         sgd.step(&mut *net, &mut grads, Some(&mut vel)).unwrap();
-        sgd.fit_sample(&mut *net, &mut scratch, &xs[1], &Target::Class(2), &SoftmaxCrossEntropy).ok();
+        sgd.fit_sample(
+            &mut *net,
+            &mut scratch,
+            &xs[1],
+            &Target::Class(2),
+            &SoftmaxCrossEntropy,
+        )
+        .ok();
         let mut data = Samples::classes(&xs, &ys).unwrap();
-        let mut t = Trainer::with_momentum(&mut *net, &mut scratch, &mut grads, &mut vel, SoftmaxCrossEntropy, sgd);
-        t.epoch(&mut data, &mut order, 8, &mut Rng::seed(2)).unwrap();
+        let mut t = Trainer::with_momentum(
+            &mut *net,
+            &mut scratch,
+            &mut grads,
+            &mut vel,
+            SoftmaxCrossEntropy,
+            sgd,
+        );
+        t.epoch(&mut data, &mut order, 8, &mut Rng::seed(2))
+            .unwrap();
         blob::save(&*net, &mut bytes).unwrap();
         let mut copy = Net::ZERO;
         blob::load(&mut copy, &bytes).unwrap();

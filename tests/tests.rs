@@ -1,9 +1,17 @@
 //! The workspace's integration tests, in one binary (one link, one run).
 
+mod alloc;
+mod blob;
 mod common;
+mod compile_fail;
+mod firmware_xor;
+// Finite differences of `fast-math`'s piecewise approximations of exp and
+// tanh measure the approximations' own kinks, not backpropagation: the
+// gradient checks run in the exact build, and `parity` bounds fast-math's
+// end-to-end deviation from PyTorch.
+#[cfg(not(feature = "fast-math"))]
+mod gradcheck;
+mod parity;
 mod robustness;
 mod training;
 mod workloads;
-mod alloc;
-mod blob;
-mod compile_fail;

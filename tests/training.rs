@@ -2,7 +2,7 @@
 
 use tinytrain::{
     mlp, BinaryCrossEntropy, Dense, Error, Gradients, Identity, Init, Model, Mse, Network, Rng,
-    Samples, Schedule, Sgd, SgdConfig, Sigmoid, Stream, Target, Tanh, Trainer, Velocity,
+    Samples, Schedule, Sgd, SgdConfig, Sigmoid, Stream, Tanh, Target, Trainer, Velocity,
 };
 
 type Xor = mlp![Dense<2, 8, Tanh>, Dense<8, 1, Sigmoid>];
@@ -17,7 +17,9 @@ fn xor_net(seed: u64) -> Xor {
 
 fn xor_solved(n: &Xor) -> bool {
     let mut s = Xor::SCRATCH;
-    X.iter().zip(&T).all(|(x, t)| (n.forward(x, &mut s)[0] - t[0]).abs() < 0.2)
+    X.iter()
+        .zip(&T)
+        .all(|(x, t)| (n.forward(x, &mut s)[0] - t[0]).abs() < 0.2)
 }
 
 #[test]
@@ -25,7 +27,11 @@ fn momentum_trains_xor_faster_than_plain_sgd() {
     let run = |momentum: f32| {
         let mut n = xor_net(1);
         let (mut s, mut g, mut v) = (Xor::SCRATCH, Gradients::<Xor>::ZERO, Velocity::<Xor>::ZERO);
-        let sgd = Sgd::new(SgdConfig { momentum, ..SgdConfig::new(0.2) }).unwrap();
+        let sgd = Sgd::new(SgdConfig {
+            momentum,
+            ..SgdConfig::new(0.2)
+        })
+        .unwrap();
         let mut data = Samples::new(&X, &T).unwrap();
         let mut t = Trainer::with_momentum(&mut n, &mut s, &mut g, &mut v, Mse, sgd);
         let mut epochs = None;
@@ -40,7 +46,10 @@ fn momentum_trains_xor_faster_than_plain_sgd() {
     let (plain, _) = run(0.0);
     let (fast, n) = run(0.9);
     assert!(xor_solved(&n));
-    assert!(fast.unwrap() < plain.unwrap(), "momentum {fast:?} vs plain {plain:?}");
+    assert!(
+        fast.unwrap() < plain.unwrap(),
+        "momentum {fast:?} vs plain {plain:?}"
+    );
 }
 
 #[test]
@@ -66,7 +75,8 @@ fn per_sample_update_equals_a_batch_of_one() {
     let mut s = Xor::SCRATCH;
     let sgd = Sgd::new(SgdConfig::new(0.3)).unwrap();
     let t = Target::Values([1.0]);
-    sgd.fit_sample(&mut a, &mut s, &[1.0, 0.0], &t, &Mse).unwrap();
+    sgd.fit_sample(&mut a, &mut s, &[1.0, 0.0], &t, &Mse)
+        .unwrap();
     let mut g = Gradients::<Xor>::ZERO;
     g.accumulate(&b, &mut s, &[1.0, 0.0], &t, &Mse).unwrap();
     sgd.step(&mut b, &mut g, None).unwrap();
@@ -91,8 +101,15 @@ impl Stream<2, 1> for Line {
             return None;
         }
         self.left -= 1;
-        *x = [tinytrain::rng::uniform(&mut self.rng, 2.0), tinytrain::rng::uniform(&mut self.rng, 2.0)];
-        Some(Ok(Target::Values([if x[0] + 0.5 * x[1] > 0.2 { 1.0 } else { 0.0 }])))
+        *x = [
+            tinytrain::rng::uniform(&mut self.rng, 2.0),
+            tinytrain::rng::uniform(&mut self.rng, 2.0),
+        ];
+        Some(Ok(Target::Values([if x[0] + 0.5 * x[1] > 0.2 {
+            1.0
+        } else {
+            0.0
+        }])))
     }
 }
 
@@ -104,7 +121,10 @@ fn streamed_samples_train_a_classifier() {
     let (mut s, mut g) = (Net::SCRATCH, Gradients::<Net>::ZERO);
     let sgd = Sgd::new(SgdConfig::new(0.5)).unwrap();
     let mut t = Trainer::new(&mut n, &mut s, &mut g, BinaryCrossEntropy, sgd).unwrap();
-    let mut stream = Line { rng: Rng::seed(8), left: 6000 };
+    let mut stream = Line {
+        rng: Rng::seed(8),
+        left: 6000,
+    };
     let first = t.stream(&mut stream, 8, 1000).unwrap();
     assert_eq!(first.samples, 1000);
     let mut last = first;
@@ -121,17 +141,51 @@ fn streamed_samples_train_a_classifier() {
 #[test]
 fn schedules_follow_their_formulas() {
     let at = |schedule, epoch| {
-        let mut s = Sgd::new(SgdConfig { schedule, ..SgdConfig::new(0.1) }).unwrap();
+        let mut s = Sgd::new(SgdConfig {
+            schedule,
+            ..SgdConfig::new(0.1)
+        })
+        .unwrap();
         s.set_epoch(epoch);
         s.lr()
     };
     let close = |a: f32, b: f32| assert!((a - b).abs() < 1e-7, "{a} vs {b}");
     close(at(Schedule::Constant, 7), 0.1);
-    close(at(Schedule::Step { every: 3, gamma: 0.5 }, 2), 0.1);
-    close(at(Schedule::Step { every: 3, gamma: 0.5 }, 3), 0.05);
-    close(at(Schedule::Step { every: 3, gamma: 0.5 }, 7), 0.025);
+    close(
+        at(
+            Schedule::Step {
+                every: 3,
+                gamma: 0.5,
+            },
+            2,
+        ),
+        0.1,
+    );
+    close(
+        at(
+            Schedule::Step {
+                every: 3,
+                gamma: 0.5,
+            },
+            3,
+        ),
+        0.05,
+    );
+    close(
+        at(
+            Schedule::Step {
+                every: 3,
+                gamma: 0.5,
+            },
+            7,
+        ),
+        0.025,
+    );
     close(at(Schedule::Exponential { gamma: 0.9 }, 2), 0.081);
-    let cos = Schedule::Cosine { epochs: 10, min_lr: 0.01 };
+    let cos = Schedule::Cosine {
+        epochs: 10,
+        min_lr: 0.01,
+    };
     close(at(cos, 0), 0.1);
     close(at(cos, 5), 0.055);
     close(at(cos, 10), 0.01);
@@ -142,7 +196,14 @@ fn schedules_follow_their_formulas() {
 fn trainer_applies_the_schedule_per_epoch() {
     let mut n = xor_net(4);
     let (mut s, mut g) = (Xor::SCRATCH, Gradients::<Xor>::ZERO);
-    let sgd = Sgd::new(SgdConfig { schedule: Schedule::Step { every: 1, gamma: 0.5 }, ..SgdConfig::new(0.4) }).unwrap();
+    let sgd = Sgd::new(SgdConfig {
+        schedule: Schedule::Step {
+            every: 1,
+            gamma: 0.5,
+        },
+        ..SgdConfig::new(0.4)
+    })
+    .unwrap();
     let mut data = Samples::new(&X, &T).unwrap();
     let mut t = Trainer::new(&mut n, &mut s, &mut g, Mse, sgd).unwrap();
     t.epoch_in_order(&mut data, 4).unwrap();
@@ -162,7 +223,14 @@ fn epochs_shuffle_differently_and_reproducibly() {
         let mut data = Samples::new(&xs, &ts).unwrap();
         let mut order = vec![0u32; 64];
         let mut rng = Rng::seed(seed);
-        let mut t = Trainer::new(&mut n, &mut s, &mut g, Mse, Sgd::new(SgdConfig::new(0.1)).unwrap()).unwrap();
+        let mut t = Trainer::new(
+            &mut n,
+            &mut s,
+            &mut g,
+            Mse,
+            Sgd::new(SgdConfig::new(0.1)).unwrap(),
+        )
+        .unwrap();
         t.epoch(&mut data, &mut order, 8, &mut rng).unwrap();
         let first = order.clone();
         t.epoch(&mut data, &mut order, 8, &mut rng).unwrap();
@@ -210,8 +278,17 @@ fn deep_networks_of_eight_layers_train() {
     assert_eq!(Deep::LAYERS, 8);
     let mut n = Deep::ZERO;
     tinytrain::init_seeded(&mut n, Init::XavierUniform, 2);
-    let (mut s, mut g, mut v) = (Deep::SCRATCH, Gradients::<Deep>::ZERO, Velocity::<Deep>::ZERO);
-    let sgd = Sgd::new(SgdConfig { momentum: 0.9, clip_norm: Some(1.0), ..SgdConfig::new(0.05) }).unwrap();
+    let (mut s, mut g, mut v) = (
+        Deep::SCRATCH,
+        Gradients::<Deep>::ZERO,
+        Velocity::<Deep>::ZERO,
+    );
+    let sgd = Sgd::new(SgdConfig {
+        momentum: 0.9,
+        clip_norm: Some(1.0),
+        ..SgdConfig::new(0.05)
+    })
+    .unwrap();
     let mut data = Samples::new(&X, &T).unwrap();
     let mut t = Trainer::with_momentum(&mut n, &mut s, &mut g, &mut v, BinaryCrossEntropy, sgd);
     let first = t.epoch_in_order(&mut data, 4).unwrap().loss();

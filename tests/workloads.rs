@@ -39,12 +39,7 @@ where
     let mut data = Samples::new(&XOR_X, &XOR_T).unwrap();
     let sgd = Sgd::new(SgdConfig::new(0.5)).unwrap();
     let mut t = Trainer::new(&mut net, &mut scratch, &mut grads, loss, sgd).unwrap();
-    for epoch in 0..10_000 {
-        if t.epoch_in_order(&mut data, 4).unwrap().loss() < 0.01 {
-            return Some(epoch);
-        }
-    }
-    None
+    (0..10_000).find(|_| t.epoch_in_order(&mut data, 4).unwrap().loss() < 0.01)
 }
 
 #[test]
@@ -73,7 +68,14 @@ fn w2_digits_reaches_094_test_accuracy_in_30_epochs() {
     let mut order = vec![0u16; d.train_x.len()];
     let mut rng = Rng::seed(0);
     let sgd = Sgd::new(SgdConfig::new(0.05)).unwrap();
-    let mut t = Trainer::new(&mut *net, &mut scratch, &mut grads, SoftmaxCrossEntropy, sgd).unwrap();
+    let mut t = Trainer::new(
+        &mut *net,
+        &mut scratch,
+        &mut grads,
+        SoftmaxCrossEntropy,
+        sgd,
+    )
+    .unwrap();
     let mut first = 0.0;
     for epoch in 0..30 {
         let s = t.epoch(&mut train, &mut order, 32, &mut rng).unwrap();
@@ -82,7 +84,9 @@ fn w2_digits_reaches_094_test_accuracy_in_30_epochs() {
             first = s.loss();
         }
     }
-    let acc = evaluate(&*net, &mut scratch, &mut test, &SoftmaxCrossEntropy).unwrap().accuracy();
+    let acc = evaluate(&*net, &mut scratch, &mut test, &SoftmaxCrossEntropy)
+        .unwrap()
+        .accuracy();
     assert!(first > 1.0, "first epoch loss {first}");
     assert!(acc >= 0.94, "test accuracy {acc}");
 }

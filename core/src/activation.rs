@@ -171,7 +171,11 @@ mod tests {
         let zm = (z as f64 - h) as f32;
         let fd = (A::f(zp) as f64 - A::f(zm) as f64) / (zp as f64 - zm as f64);
         let an = A::df_from_output(A::f(z)) as f64;
-        assert!((fd - an).abs() < 5e-3, "{} at {z}: fd {fd} vs {an}", A::NAME);
+        assert!(
+            (fd - an).abs() < 5e-3,
+            "{} at {z}: fd {fd} vs {an}",
+            A::NAME
+        );
     }
 
     #[test]

@@ -40,7 +40,11 @@ pub fn crc32(bytes: &[u8]) -> u32 {
             let mut c = i as u32;
             let mut k = 0;
             while k < 4 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
                 k += 1;
             }
             t[i] = c;
@@ -61,7 +65,10 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 pub fn save<N: Model>(net: &N, out: &mut [u8]) -> Result<usize, Error> {
     let len = blob_len::<N>();
     let found = out.len();
-    let out = out.get_mut(..len).ok_or(Error::WrongLength { expected: len, found })?;
+    let out = out.get_mut(..len).ok_or(Error::WrongLength {
+        expected: len,
+        found,
+    })?;
     out[0..4].copy_from_slice(&MAGIC);
     out[4..6].copy_from_slice(&VERSION.to_le_bytes());
     out[6..8].copy_from_slice(&(N::LAYERS as u16).to_le_bytes());
@@ -112,10 +119,16 @@ pub fn verify<N: Model>(bytes: &[u8]) -> Result<&[u8], Error> {
             found,
         })?;
     if found < total {
-        return Err(Error::Truncated { expected: total, found });
+        return Err(Error::Truncated {
+            expected: total,
+            found,
+        });
     }
     if found > total {
-        return Err(Error::WrongLength { expected: total, found });
+        return Err(Error::WrongLength {
+            expected: total,
+            found,
+        });
     }
     let (body, crc) = bytes.split_at(total - 4);
     let stored = u32_at(crc, 0);
@@ -146,8 +159,15 @@ pub fn load<N: Model>(net: &mut N, bytes: &[u8]) -> Result<(), Error> {
     let payload = verify::<N>(bytes)?;
     let mut chunks = payload.chunks_exact(4);
     for l in 0..N::LAYERS {
-        let Some(layer) = net.layer_mut(l) else { continue };
-        for (v, c) in layer.w.iter_mut().chain(layer.b.iter_mut()).zip(&mut chunks) {
+        let Some(layer) = net.layer_mut(l) else {
+            continue;
+        };
+        for (v, c) in layer
+            .w
+            .iter_mut()
+            .chain(layer.b.iter_mut())
+            .zip(&mut chunks)
+        {
             *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         }
     }
@@ -196,20 +216,35 @@ mod tests {
         init_seeded(&mut b, Init::HeUniform, 1);
         let before = b.clone();
 
-        assert!(matches!(load(&mut b, &buf[..LEN - 1]), Err(Error::Truncated { .. })));
+        assert!(matches!(
+            load(&mut b, &buf[..LEN - 1]),
+            Err(Error::Truncated { .. })
+        ));
         let mut bad = buf;
         bad[0] = b'X';
         assert_eq!(load(&mut b, &bad), Err(Error::BadMagic));
         let mut bad = buf;
         bad[4] = 2;
-        assert_eq!(load(&mut b, &bad), Err(Error::UnsupportedVersion { found: 2 }));
+        assert_eq!(
+            load(&mut b, &bad),
+            Err(Error::UnsupportedVersion { found: 2 })
+        );
         let mut bad = buf;
         bad[20] ^= 0x40;
-        assert!(matches!(load(&mut b, &bad), Err(Error::ChecksumMismatch { .. })));
+        assert!(matches!(
+            load(&mut b, &bad),
+            Err(Error::ChecksumMismatch { .. })
+        ));
         let mut other = Other::ZERO;
-        assert!(matches!(load(&mut other, &buf), Err(Error::ShapeMismatch { .. })));
+        assert!(matches!(
+            load(&mut other, &buf),
+            Err(Error::ShapeMismatch { .. })
+        ));
         let mut small = [0u8; 10];
-        assert!(matches!(save(&a, &mut small), Err(Error::WrongLength { .. })));
+        assert!(matches!(
+            save(&a, &mut small),
+            Err(Error::WrongLength { .. })
+        ));
         assert_eq!(b, before);
     }
 

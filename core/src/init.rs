@@ -24,7 +24,9 @@ pub enum Init {
 /// or a seeded [`Rng`]).
 pub fn init<N: Model, R: RngCore + ?Sized>(net: &mut N, scheme: Init, rng: &mut R) {
     for l in 0..N::LAYERS {
-        let Some(layer) = net.layer_mut(l) else { continue };
+        let Some(layer) = net.layer_mut(l) else {
+            continue;
+        };
         let fan_in = layer.inputs as f32;
         let fan_out = layer.outputs as f32;
         let (wb, bb) = match scheme {
@@ -75,7 +77,12 @@ mod tests {
         let mut n = Net::ZERO;
         init_seeded(&mut n, Init::HeUniform, 1);
         let he = (6.0f32 / 50.0).sqrt();
-        let max = n.first.w.as_flattened().iter().fold(0.0f32, |m, w| m.max(w.abs()));
+        let max = n
+            .first
+            .w
+            .as_flattened()
+            .iter()
+            .fold(0.0f32, |m, w| m.max(w.abs()));
         assert!(max <= he && max > 0.9 * he);
         assert!(n.first.b.iter().all(|&b| b == 0.0));
         init_seeded(&mut n, Init::XavierUniform, 1);

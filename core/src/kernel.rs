@@ -9,24 +9,28 @@
 /// vectorises (8 lanes of AVX, 2×4 of SSE/NEON) and pipelines on scalar FPUs.
 const LANES: usize = 8;
 
+use wide::f32x8;
+
 /// Σ a\[k\]·b\[k\], summed in eight interleaved partial sums combined as a
-/// fixed tree, then the tail in order. Same bits on every target.
+/// fixed tree (halves, then quarters, then pairs), then the tail in order.
+/// Same bits on every target.
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let ca = a.chunks_exact(LANES);
-    let cb = b.chunks_exact(LANES);
-    let (ta, tb) = (ca.remainder(), cb.remainder());
-    let mut acc = [0.0f32; LANES];
-    for (x, y) in ca.zip(cb) {
-        for k in 0..LANES {
-            acc[k] += x[k] * y[k];
-        }
+    let (ca, ta) = a.as_chunks::<LANES>();
+    let (cb, tb) = b.as_chunks::<LANES>();
+    let mut acc = f32x8::ZERO;
+    for (x, y) in ca.iter().zip(cb) {
+        // Lane-wise multiply then add: never fused, so every target rounds alike.
+        acc += f32x8::from(*x) * f32x8::from(*y);
     }
     let mut tail = 0.0f32;
     for (x, y) in ta.iter().zip(tb) {
         tail += x * y;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    let acc = acc.to_array();
+    // Halves, then quarters, then the pair: the order a vector unit reduces in.
+    let h: [f32; 4] = core::array::from_fn(|k| acc[k] + acc[k + 4]);
+    ((h[0] + h[2]) + (h[1] + h[3])) + tail
 }
 
 /// Like [`dot`] but for vectors shorter than one chunk the plain running sum,
@@ -54,15 +58,28 @@ pub fn matvec(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// `y[k] += a·x[k]` for every k (an axpy), eight lanes at a time.
+/// Element-wise, so its result does not depend on the vector width.
+#[inline(always)]
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    let (cy, ty) = y.as_chunks_mut::<LANES>();
+    let (cx, tx) = x.as_chunks::<LANES>();
+    let av = f32x8::splat(a);
+    for (yc, xc) in cy.iter_mut().zip(cx) {
+        *yc = (f32x8::from(*yc) + av * f32x8::from(*xc)).to_array();
+    }
+    for (yi, &xi) in ty.iter_mut().zip(tx) {
+        *yi += a * xi;
+    }
+}
+
 /// `dx[i] = Σ_o w[o·n + i]·delta[o]`, o in order: the input gradient Wᵀδ.
 #[inline(always)]
 pub fn matvec_t(w: &[f32], delta: &[f32], dx: &mut [f32]) {
     let n = dx.len();
     dx.fill(0.0);
     for (row, &d) in w.chunks_exact(n).zip(delta) {
-        for (g, &wi) in dx.iter_mut().zip(row) {
-            *g += wi * d;
-        }
+        axpy(dx, d, row);
     }
 }
 
@@ -73,9 +90,7 @@ pub fn outer_acc(gw: &mut [f32], gb: &mut [f32], delta: &[f32], x: &[f32]) {
     let n = x.len();
     for ((row, g), &d) in gw.chunks_exact_mut(n).zip(gb.iter_mut()).zip(delta) {
         *g += d;
-        for (gi, &xi) in row.iter_mut().zip(x) {
-            *gi += d * xi;
-        }
+        axpy(row, d, x);
     }
 }
 
@@ -87,10 +102,61 @@ pub fn outer_sub(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], lr: f32
     for ((row, bias), &d) in w.chunks_exact_mut(n).zip(b.iter_mut()).zip(delta) {
         let s = lr * d;
         *bias -= s;
-        for (wi, &xi) in row.iter_mut().zip(x) {
-            *wi -= s * xi;
-        }
+        // y + (−s)·x rounds exactly as y − s·x: negation is exact.
+        axpy(row, -s, x);
     }
+}
+
+/// The element-wise rule of one SGD step (PyTorch's `optim.SGD` after
+/// `clip_grad_norm_`): `u = momentum·v + (g·scale + decay·w)`, `w −= lr·u`.
+#[derive(Clone, Copy, Debug)]
+pub struct Update {
+    /// Clipping factor applied to the gradient.
+    pub scale: f32,
+    /// L2 weight decay.
+    pub decay: f32,
+    /// Momentum factor (used only with a velocity).
+    pub momentum: f32,
+    /// Learning rate.
+    pub lr: f32,
+}
+
+impl Update {
+    /// Overwrites `g` with the update direction u (from the velocity `v` when
+    /// given) and returns whether u and every `w − lr·u` are finite.
+    #[inline]
+    pub fn direction(&self, g: &mut [f32], w: &[f32], v: Option<&[f32]>) -> bool {
+        let mut check = 0.0f32;
+        match v {
+            Some(v) => {
+                for ((g, &w), &v) in g.iter_mut().zip(w).zip(v) {
+                    let u = self.momentum * v + (*g * self.scale + self.decay * w);
+                    *g = u;
+                    check += (w - self.lr * u) * 0.0;
+                }
+            }
+            None => {
+                for (g, &w) in g.iter_mut().zip(w) {
+                    let u = *g * self.scale + self.decay * w;
+                    *g = u;
+                    check += (w - self.lr * u) * 0.0;
+                }
+            }
+        }
+        // NaN iff some u or new weight is NaN or infinite.
+        check == 0.0
+    }
+}
+
+/// `v[k] *= s` for every k, then Σ v² in order.
+#[inline]
+pub fn scale_sum_sq(v: &mut [f32], s: f32) -> f32 {
+    let mut acc = 0.0f32;
+    for x in v.iter_mut() {
+        *x *= s;
+        acc += *x * *x;
+    }
+    acc
 }
 
 /// Σ v², in order.

@@ -26,7 +26,10 @@ impl<const O: usize> Target<O> {
             Target::Values(v) => Ok(v),
             Target::Class(c) => {
                 let mut v = [0.0; O];
-                *v.get_mut(c).ok_or(Error::ClassOutOfRange { class: c, classes: O })? = 1.0;
+                *v.get_mut(c).ok_or(Error::ClassOutOfRange {
+                    class: c,
+                    classes: O,
+                })? = 1.0;
                 Ok(v)
             }
         }
@@ -62,7 +65,12 @@ pub trait Loss<const O: usize> {
     /// L(out, target) for one sample, and ∂L/∂out written into `grad`.
     /// Fails for a class index out of range; returns a non-finite loss as is
     /// (the caller decides to reject it).
-    fn loss_grad(&self, out: &[f32; O], target: &Target<O>, grad: &mut [f32; O]) -> Result<f32, Error>;
+    fn loss_grad(
+        &self,
+        out: &[f32; O],
+        target: &Target<O>,
+        grad: &mut [f32; O],
+    ) -> Result<f32, Error>;
 
     /// L(out, target) alone.
     fn loss(&self, out: &[f32; O], target: &Target<O>) -> Result<f32, Error> {
@@ -97,7 +105,12 @@ impl<const O: usize> Loss<O> for Mse {
     const NAME: &'static str = "mse";
 
     #[inline]
-    fn loss_grad(&self, out: &[f32; O], target: &Target<O>, grad: &mut [f32; O]) -> Result<f32, Error> {
+    fn loss_grad(
+        &self,
+        out: &[f32; O],
+        target: &Target<O>,
+        grad: &mut [f32; O],
+    ) -> Result<f32, Error> {
         let t = target.to_values()?;
         let inv = 1.0 / O as f32;
         let mut sum = 0.0f32;
@@ -122,14 +135,23 @@ impl<const O: usize> Loss<O> for BinaryCrossEntropy {
     const NAME: &'static str = "bce";
 
     #[inline]
-    fn loss_grad(&self, out: &[f32; O], target: &Target<O>, grad: &mut [f32; O]) -> Result<f32, Error> {
+    fn loss_grad(
+        &self,
+        out: &[f32; O],
+        target: &Target<O>,
+        grad: &mut [f32; O],
+    ) -> Result<f32, Error> {
         let t = target.to_values()?;
         let inv = 1.0 / O as f32;
         let mut sum = 0.0f32;
         for ((g, &z), &t) in grad.iter_mut().zip(out).zip(&t) {
             let e = math::exp(-math::abs(z)); // in (0, 1]: never overflows
             sum += z.max(0.0) - z * t + math::ln_1p(e);
-            let p = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+            let p = if z >= 0.0 {
+                1.0 / (1.0 + e)
+            } else {
+                e / (1.0 + e)
+            };
             *g = (p - t) * inv;
         }
         Ok(sum * inv)
@@ -148,7 +170,12 @@ impl<const O: usize> Loss<O> for SoftmaxCrossEntropy {
     const NAME: &'static str = "softmax_ce";
 
     #[inline]
-    fn loss_grad(&self, out: &[f32; O], target: &Target<O>, grad: &mut [f32; O]) -> Result<f32, Error> {
+    fn loss_grad(
+        &self,
+        out: &[f32; O],
+        target: &Target<O>,
+        grad: &mut [f32; O],
+    ) -> Result<f32, Error> {
         let mut m = f32::NEG_INFINITY;
         for &z in out {
             m = m.max(z);
@@ -166,7 +193,10 @@ impl<const O: usize> Loss<O> for SoftmaxCrossEntropy {
         }
         match *target {
             Target::Class(c) => {
-                let z = *out.get(c).ok_or(Error::ClassOutOfRange { class: c, classes: O })?;
+                let z = *out.get(c).ok_or(Error::ClassOutOfRange {
+                    class: c,
+                    classes: O,
+                })?;
                 grad[c] -= 1.0;
                 Ok(lse - z)
             }
@@ -199,7 +229,12 @@ mod tests {
             p[k] += h;
             m[k] -= h;
             let fd = (loss.loss(&p, &t).unwrap() - loss.loss(&m, &t).unwrap()) / (2.0 * h);
-            assert!((fd - g[k]).abs() < 2e-3, "{} k={k}: fd {fd} vs {}", L::NAME, g[k]);
+            assert!(
+                (fd - g[k]).abs() < 2e-3,
+                "{} k={k}: fd {fd} vs {}",
+                L::NAME,
+                g[k]
+            );
         }
     }
 
@@ -216,7 +251,9 @@ mod tests {
     fn class_and_one_hot_agree() {
         let out = [0.1, 2.0, -0.5];
         let (mut g1, mut g2) = ([0.0; 3], [0.0; 3]);
-        let l1 = SoftmaxCrossEntropy.loss_grad(&out, &Target::Class(2), &mut g1).unwrap();
+        let l1 = SoftmaxCrossEntropy
+            .loss_grad(&out, &Target::Class(2), &mut g1)
+            .unwrap();
         let l2 = SoftmaxCrossEntropy
             .loss_grad(&out, &Target::Values([0.0, 0.0, 1.0]), &mut g2)
             .unwrap();
@@ -231,13 +268,17 @@ mod tests {
         for &z in &[1e4f32, -1e4, 3e38, -3e38] {
             for &t in &[0.0f32, 1.0] {
                 let mut g = [0.0];
-                let l = BinaryCrossEntropy.loss_grad(&[z], &Target::Values([t]), &mut g).unwrap();
+                let l = BinaryCrossEntropy
+                    .loss_grad(&[z], &Target::Values([t]), &mut g)
+                    .unwrap();
                 assert!(l.is_finite() && g[0].is_finite(), "z={z} t={t}");
                 assert!(l >= 0.0);
             }
         }
         let mut g = [0.0];
-        let l = BinaryCrossEntropy.loss_grad(&[1e4], &Target::Values([0.0]), &mut g).unwrap();
+        let l = BinaryCrossEntropy
+            .loss_grad(&[1e4], &Target::Values([0.0]), &mut g)
+            .unwrap();
         assert_eq!(l, 1e4);
         assert_eq!(g[0], 1.0);
     }
@@ -257,7 +298,10 @@ mod tests {
         let mut g = [0.0; 3];
         assert_eq!(
             SoftmaxCrossEntropy.loss_grad(&[0.0; 3], &Target::Class(3), &mut g),
-            Err(Error::ClassOutOfRange { class: 3, classes: 3 })
+            Err(Error::ClassOutOfRange {
+                class: 3,
+                classes: 3
+            })
         );
         assert!(Mse.loss(&[0.0; 3], &Target::Class(7)).is_err());
     }
@@ -266,7 +310,15 @@ mod tests {
     fn argmax_and_correct() {
         assert_eq!(argmax(&[0.1, 0.5, 0.5, -1.0]), 1);
         assert!(SoftmaxCrossEntropy.correct(&[0.0, 1.0, 0.0], &Target::Class(1)));
-        assert!(<Mse as Loss<1>>::correct(&Mse, &[0.7], &Target::Values([1.0])));
-        assert!(<BinaryCrossEntropy as Loss<1>>::correct(&BinaryCrossEntropy, &[-0.2], &Target::Values([0.0])));
+        assert!(<Mse as Loss<1>>::correct(
+            &Mse,
+            &[0.7],
+            &Target::Values([1.0])
+        ));
+        assert!(<BinaryCrossEntropy as Loss<1>>::correct(
+            &BinaryCrossEntropy,
+            &[-0.2],
+            &Target::Values([0.0])
+        ));
     }
 }

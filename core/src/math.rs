@@ -1,18 +1,21 @@
 //! The one module that names a float-math backend.
 //!
 //! By default every function forwards to [`libm`], whose single-precision
-//! functions are correctly rounded or within 1 ulp, and give the same bits on
-//! every target (host, Cortex-M0 soft float, Cortex-M4F). With the `fast-math`
-//! feature, `exp`, `ln`, `tanh` and `sqrt` come from `micromath` instead:
-//! faster on a microcontroller, but approximate. The bounds measured by this
-//! module's tests over the ranges training uses are
+//! functions are within 1 ulp and give the same bits on every target (host,
+//! Cortex-M0 soft float, Cortex-M4F). With the `fast-math` feature, `exp` and
+//! `tanh` — the functions the sigmoid and tanh activations call for every
+//! unit of every sample — come from `micromath` instead: faster on a
+//! microcontroller, but approximate. The bounds, checked by this module's
+//! tests, are
 //!
-//! | function | range | max relative error with `fast-math` |
+//! | function | range | max error with `fast-math` |
 //! |---|---|---|
-//! | `exp` | \[-80, 80\] | 2e-3 (micromath documents its `exp` as approximate) |
-//! | `ln`  | \[1e-30, 1e30\] | 1e-3 (absolute 1e-3 near 1) |
-//! | `tanh` | \[-20, 20\] | 4e-3 absolute (built from the fast `exp`) |
-//! | `sqrt` | \[1e-30, 1e30\] | 1e-3 |
+//! | `exp` | \[-80, 80\] | 2.5e-3 relative (measured 2.39e-3) |
+//! | `tanh` | \[-20, 20\] | 1.5e-3 absolute (measured 1.05e-3; built from the fast `exp`) |
+//!
+//! `ln` and `sqrt` stay on `libm` under `fast-math`: micromath's versions err by
+//! up to 10 % and 6 % over the float range, too much for a loss or a gradient
+//! norm, and they run once per sample or per step, not per unit.
 //!
 //! Callers write `math::exp(x)`, never a method on `f32`, so a build can never
 //! silently mix the two backends.
@@ -46,7 +49,7 @@ mod backend {
     }
     #[inline]
     pub fn ln(x: f32) -> f32 {
-        F32Ext::ln(x)
+        libm::logf(x)
     }
     #[inline]
     pub fn tanh(x: f32) -> f32 {
@@ -61,7 +64,7 @@ mod backend {
     }
     #[inline]
     pub fn sqrt(x: f32) -> f32 {
-        F32Ext::sqrt(x)
+        libm::sqrtf(x)
     }
 }
 
@@ -125,15 +128,13 @@ mod tests {
     #[cfg(not(feature = "fast-math"))]
     const EXP_TOL: f64 = 3e-7;
     #[cfg(feature = "fast-math")]
-    const EXP_TOL: f64 = 2e-3;
+    const EXP_TOL: f64 = 2.5e-3;
     #[cfg(not(feature = "fast-math"))]
     const TANH_ABS_TOL: f64 = 3e-7;
     #[cfg(feature = "fast-math")]
-    const TANH_ABS_TOL: f64 = 4e-3;
-    #[cfg(not(feature = "fast-math"))]
+    const TANH_ABS_TOL: f64 = 1.5e-3;
+    /// `ln` and `sqrt` are libm in every build.
     const LN_TOL: f64 = 3e-7;
-    #[cfg(feature = "fast-math")]
-    const LN_TOL: f64 = 1e-3;
 
     #[test]
     fn exp_within_documented_bound() {
@@ -162,7 +163,10 @@ mod tests {
             let l = libm::log(x as f64);
             let err = ((ln(x) as f64) - l).abs() / l.abs().max(1.0);
             assert!(err <= LN_TOL, "ln({x})");
-            assert!(rel_err(sqrt(x), libm::sqrt(x as f64)) <= LN_TOL, "sqrt({x})");
+            assert!(
+                rel_err(sqrt(x), libm::sqrt(x as f64)) <= LN_TOL,
+                "sqrt({x})"
+            );
             x *= 1.37;
         }
     }

@@ -265,7 +265,7 @@ impl<const I: usize, const O: usize, A: Activation> Model for Dense<I, O, A> {
     const SHAPE_HASH: u32 = fnv1a(fnv1a(fnv1a(FNV_OFFSET, I as u32), O as u32), A::ID);
 
     fn layer(&self, index: usize) -> Option<LayerRef<'_>> {
-        (index == 0).then(|| LayerRef {
+        (index == 0).then_some(LayerRef {
             w: self.w.as_flattened(),
             b: &self.b,
             inputs: I,
@@ -275,7 +275,7 @@ impl<const I: usize, const O: usize, A: Activation> Model for Dense<I, O, A> {
     }
 
     fn layer_mut(&mut self, index: usize) -> Option<LayerMut<'_>> {
-        (index == 0).then(|| LayerMut {
+        (index == 0).then_some(LayerMut {
             w: self.w.as_flattened_mut(),
             b: &mut self.b,
             inputs: I,
@@ -434,7 +434,7 @@ mod tests {
         assert_eq!(Net::PARAMS, 3 * 4 + 4 + 4 * 5 + 5 + 5 * 2 + 2);
         assert_eq!(Net::PARAM_BYTES, Net::PARAMS * 4);
         assert_eq!(Net::SCRATCH_BYTES, (4 + 5 + 2) * 2 * 4);
-        assert!(Net::TRAIN_BYTES > Net::INFERENCE_BYTES);
+        const { assert!(Net::TRAIN_BYTES > Net::INFERENCE_BYTES) };
     }
 
     #[test]

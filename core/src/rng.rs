@@ -31,10 +31,10 @@ impl Rng {
             s: [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32],
         }
     }
+}
 
-    /// The next 32 random bits.
-    #[inline]
-    pub fn next(&mut self) -> u32 {
+impl RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(7).wrapping_add(s[0]);
         let t = s[1] << 9;
@@ -45,12 +45,6 @@ impl Rng {
         s[2] ^= t;
         s[3] = s[3].rotate_left(11);
         result
-    }
-}
-
-impl RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next()
     }
     fn next_u64(&mut self) -> u64 {
         impls::next_u64_via_u32(self)
@@ -111,19 +105,17 @@ mod tests {
         let mut a = Rng::seed(42);
         let mut b = Rng::seed(42);
         for _ in 0..100 {
-            assert_eq!(a.next(), b.next());
+            assert_eq!(a.next_u32(), b.next_u32());
         }
-        assert_ne!(Rng::seed(1).next(), Rng::seed(2).next());
+        assert_ne!(Rng::seed(1).next_u32(), Rng::seed(2).next_u32());
     }
 
     #[test]
     fn known_first_values() {
         // Pins the stream: weights from a seed must never change across releases.
         let mut r = Rng::seed(0);
-        let v = [r.next(), r.next(), r.next()];
-        let mut again = Rng::seed(0);
-        assert_eq!(v, [again.next(), again.next(), again.next()]);
-        assert_ne!(v[0], v[1]);
+        let v = [r.next_u32(), r.next_u32(), r.next_u32()];
+        assert_eq!(v, [0x4653_daa3, 0x7392_2b58, 0xb82b_4add]);
     }
 
     #[test]

@@ -167,7 +167,13 @@ impl SgdConfig {
 
     /// Checks every field; the error names the first one out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        let ok = |c: bool, what| if c { Ok(()) } else { Err(Error::InvalidParam(what)) };
+        let ok = |c: bool, what| {
+            if c {
+                Ok(())
+            } else {
+                Err(Error::InvalidParam(what))
+            }
+        };
         ok(
             self.lr.is_finite() && self.lr > 0.0 && self.lr <= MAX_LR,
             "lr must be finite and in (0, 10]",
@@ -187,11 +193,15 @@ impl SgdConfig {
             Schedule::Constant => Ok(()),
             Schedule::Step { every, gamma } => {
                 ok(every >= 1, "schedule step 'every' must be >= 1")?;
-                ok(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0, "schedule gamma must be in (0, 1]")
+                ok(
+                    gamma.is_finite() && gamma > 0.0 && gamma <= 1.0,
+                    "schedule gamma must be in (0, 1]",
+                )
             }
-            Schedule::Exponential { gamma } => {
-                ok(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0, "schedule gamma must be in (0, 1]")
-            }
+            Schedule::Exponential { gamma } => ok(
+                gamma.is_finite() && gamma > 0.0 && gamma <= 1.0,
+                "schedule gamma must be in (0, 1]",
+            ),
             Schedule::Cosine { epochs, min_lr } => {
                 ok(epochs >= 1, "cosine schedule epochs must be >= 1")?;
                 ok(
@@ -243,7 +253,9 @@ impl Sgd {
         let base = self.cfg.lr;
         self.lr = match self.cfg.schedule {
             Schedule::Constant => base,
-            Schedule::Step { every, gamma } => base * math::pow(gamma, (epoch / every.max(1)) as f32),
+            Schedule::Step { every, gamma } => {
+                base * math::pow(gamma, (epoch / every.max(1)) as f32)
+            }
             Schedule::Exponential { gamma } => base * math::pow(gamma, epoch as f32),
             Schedule::Cosine { epochs, min_lr } => {
                 let t = epoch.min(epochs) as f32 / epochs.max(1) as f32;
@@ -286,11 +298,10 @@ impl Sgd {
         let inv = 1.0 / grads.count as f32;
         let mut sq = 0.0f32;
         for l in 0..N::LAYERS {
-            let Some(g) = grads.sum.layer_mut(l) else { continue };
-            for v in g.w.iter_mut().chain(g.b.iter_mut()) {
-                *v *= inv;
-            }
-            sq += kernel::sum_sq(g.w) + kernel::sum_sq(g.b);
+            let Some(g) = grads.sum.layer_mut(l) else {
+                continue;
+            };
+            sq += kernel::scale_sum_sq(g.w, inv) + kernel::scale_sum_sq(g.b, inv);
         }
         if !sq.is_finite() {
             return Err(Error::NonFinite("gradient"));
@@ -302,27 +313,25 @@ impl Sgd {
         };
         // Pass 2: the update u (clip, decay, momentum) into the gradient store,
         // checking that it and the new weights are finite. Nothing else moves.
-        let (lr, wd) = (self.lr, self.cfg.weight_decay);
+        let rule = kernel::Update {
+            scale,
+            decay: self.cfg.weight_decay,
+            momentum,
+            lr: self.lr,
+        };
         let mut finite = true;
         for l in 0..N::LAYERS {
-            let (Some(g), Some(p)) = (grads.sum.layer_mut(l), net.layer(l)) else { continue };
-            let vel = velocity.as_deref().and_then(|v| v.0.layer(l));
-            let ws = p.w.iter().chain(p.b);
-            let gs = g.w.iter_mut().chain(g.b.iter_mut());
-            match vel {
+            let (Some(g), Some(p)) = (grads.sum.layer_mut(l), net.layer(l)) else {
+                continue;
+            };
+            match velocity.as_deref().and_then(|v| v.0.layer(l)) {
                 Some(v) if momentum != 0.0 => {
-                    for ((g, &w), &v) in gs.zip(ws).zip(v.w.iter().chain(v.b)) {
-                        let u = momentum * v + (*g * scale + wd * w);
-                        *g = u;
-                        finite &= (w - lr * u).is_finite();
-                    }
+                    finite &= rule.direction(g.w, p.w, Some(v.w));
+                    finite &= rule.direction(g.b, p.b, Some(v.b));
                 }
                 _ => {
-                    for (g, &w) in gs.zip(ws) {
-                        let u = *g * scale + wd * w;
-                        *g = u;
-                        finite &= (w - lr * u).is_finite();
-                    }
+                    finite &= rule.direction(g.w, p.w, None);
+                    finite &= rule.direction(g.b, p.b, None);
                 }
             }
         }
@@ -331,10 +340,12 @@ impl Sgd {
         }
         // Pass 3: commit.
         for l in 0..N::LAYERS {
-            let (Some(g), Some(p)) = (grads.sum.layer(l), net.layer_mut(l)) else { continue };
-            for (w, &u) in p.w.iter_mut().chain(p.b.iter_mut()).zip(g.w.iter().chain(g.b)) {
-                *w -= lr * u;
-            }
+            let (Some(g), Some(p)) = (grads.sum.layer(l), net.layer_mut(l)) else {
+                continue;
+            };
+            // w + (−lr)·u rounds exactly as w − lr·u.
+            kernel::axpy(p.w, -rule.lr, g.w);
+            kernel::axpy(p.b, -rule.lr, g.b);
             if momentum != 0.0 {
                 if let Some(v) = velocity.as_deref_mut().and_then(|v| v.0.layer_mut(l)) {
                     v.w.copy_from_slice(g.w);
@@ -367,7 +378,9 @@ impl Sgd {
         L: Loss<O>,
     {
         if self.cfg.momentum != 0.0 {
-            return Err(Error::InvalidParam("momentum needs Sgd::step with a Velocity buffer"));
+            return Err(Error::InvalidParam(
+                "momentum needs Sgd::step with a Velocity buffer",
+            ));
         }
         let l = forward_backward(net, scratch, x, target, loss)?;
         let mut sq = 0.0f32;
@@ -451,7 +464,11 @@ pub trait Dataset<const I: usize, const O: usize> {
 
     /// Sample `index`: its input (either a reference into the data set, or
     /// `buf` after decoding into it) and its target.
-    fn sample<'a>(&'a mut self, index: usize, buf: &'a mut [f32; I]) -> Result<(&'a [f32; I], Target<O>), Error>;
+    fn sample<'a>(
+        &'a mut self,
+        index: usize,
+        buf: &'a mut [f32; I],
+    ) -> Result<(&'a [f32; I], Target<O>), Error>;
 }
 
 /// Samples that arrive one at a time (a sensor, a serial link) and are not kept.
@@ -510,7 +527,11 @@ impl<const I: usize, const O: usize> Dataset<I, O> for Samples<'_, I, O> {
         self.inputs.len()
     }
 
-    fn sample<'a>(&'a mut self, index: usize, _: &'a mut [f32; I]) -> Result<(&'a [f32; I], Target<O>), Error> {
+    fn sample<'a>(
+        &'a mut self,
+        index: usize,
+        _: &'a mut [f32; I],
+    ) -> Result<(&'a [f32; I], Target<O>), Error> {
         let out_of_range = Error::WrongLength {
             expected: index + 1,
             found: self.inputs.len(),
@@ -619,10 +640,18 @@ impl<'a, N: Model, L> Trainer<'a, N, L> {
         sgd: Sgd,
     ) -> Result<Self, Error> {
         if sgd.config().momentum != 0.0 {
-            return Err(Error::InvalidParam("momentum needs a Velocity buffer: use Trainer::with_momentum"));
+            return Err(Error::InvalidParam(
+                "momentum needs a Velocity buffer: use Trainer::with_momentum",
+            ));
         }
         grads.clear();
-        Ok(Self::build(net, scratch, Memory::Batch(grads, None), loss, sgd))
+        Ok(Self::build(
+            net,
+            scratch,
+            Memory::Batch(grads, None),
+            loss,
+            sgd,
+        ))
     }
 
     /// Mini-batch training with momentum kept in `velocity`.
@@ -635,19 +664,38 @@ impl<'a, N: Model, L> Trainer<'a, N, L> {
         sgd: Sgd,
     ) -> Self {
         grads.clear();
-        Self::build(net, scratch, Memory::Batch(grads, Some(velocity)), loss, sgd)
+        Self::build(
+            net,
+            scratch,
+            Memory::Batch(grads, Some(velocity)),
+            loss,
+            sgd,
+        )
     }
 
     /// Per-sample updates with no gradient memory ([`Sgd::fit_sample`]).
     /// Fails if `sgd` has momentum.
-    pub fn per_sample(net: &'a mut N, scratch: &'a mut N::Scratch, loss: L, sgd: Sgd) -> Result<Self, Error> {
+    pub fn per_sample(
+        net: &'a mut N,
+        scratch: &'a mut N::Scratch,
+        loss: L,
+        sgd: Sgd,
+    ) -> Result<Self, Error> {
         if sgd.config().momentum != 0.0 {
-            return Err(Error::InvalidParam("momentum needs mini-batch training with a Velocity buffer"));
+            return Err(Error::InvalidParam(
+                "momentum needs mini-batch training with a Velocity buffer",
+            ));
         }
         Ok(Self::build(net, scratch, Memory::PerSample, loss, sgd))
     }
 
-    fn build(net: &'a mut N, scratch: &'a mut N::Scratch, memory: Memory<'a, N>, loss: L, sgd: Sgd) -> Self {
+    fn build(
+        net: &'a mut N,
+        scratch: &'a mut N::Scratch,
+        memory: Memory<'a, N>,
+        loss: L,
+        sgd: Sgd,
+    ) -> Self {
         Trainer {
             net,
             scratch,
@@ -675,13 +723,20 @@ impl<'a, N: Model, L> Trainer<'a, N, L> {
 
     /// Trains on one sample, or adds it to the current mini-batch; applies the
     /// batch when it holds `batch` samples. Returns the sample's loss.
-    pub fn sample<const I: usize, const O: usize>(&mut self, x: &[f32; I], t: &Target<O>, batch: usize) -> Result<f32, Error>
+    pub fn sample<const I: usize, const O: usize>(
+        &mut self,
+        x: &[f32; I],
+        t: &Target<O>,
+        batch: usize,
+    ) -> Result<f32, Error>
     where
         N: Network<I, O>,
         L: Loss<O>,
     {
         match &mut self.memory {
-            Memory::PerSample => self.sgd.fit_sample(self.net, self.scratch, x, t, &self.loss),
+            Memory::PerSample => self
+                .sgd
+                .fit_sample(self.net, self.scratch, x, t, &self.loss),
             Memory::Batch(grads, velocity) => {
                 let res = grads.accumulate(self.net, self.scratch, x, t, &self.loss);
                 if res.is_err() {
@@ -720,9 +775,12 @@ impl<'a, N: Model, L> Trainer<'a, N, L> {
         let n = data.len();
         self.check_batch(n, batch)?;
         let found = order.len();
-        let order = order.get_mut(..n).ok_or(Error::WrongLength { expected: n, found })?;
+        let order = order
+            .get_mut(..n)
+            .ok_or(Error::WrongLength { expected: n, found })?;
         for (i, slot) in order.iter_mut().enumerate() {
-            *slot = T::from_usize(i).ok_or(Error::InvalidParam("index type too small for the data set"))?;
+            *slot = T::from_usize(i)
+                .ok_or(Error::InvalidParam("index type too small for the data set"))?;
         }
         shuffle(order, rng);
         let used = n / batch * batch;
@@ -738,7 +796,11 @@ impl<'a, N: Model, L> Trainer<'a, N, L> {
 
     /// One epoch over the samples in their stored order (no shuffle), in
     /// ⌊n / batch⌋ full batches.
-    pub fn epoch_in_order<D, const I: usize, const O: usize>(&mut self, data: &mut D, batch: usize) -> Result<EpochStats, Error>
+    pub fn epoch_in_order<D, const I: usize, const O: usize>(
+        &mut self,
+        data: &mut D,
+        batch: usize,
+    ) -> Result<EpochStats, Error>
     where
         N: Network<I, O>,
         L: Loss<O>,
@@ -758,7 +820,12 @@ impl<'a, N: Model, L> Trainer<'a, N, L> {
 
     /// Trains on up to `limit` samples from a stream, applying a step every
     /// `batch` samples (a last partial batch is applied too). Counts as one epoch.
-    pub fn stream<S, const I: usize, const O: usize>(&mut self, stream: &mut S, batch: usize, limit: usize) -> Result<EpochStats, Error>
+    pub fn stream<S, const I: usize, const O: usize>(
+        &mut self,
+        stream: &mut S,
+        batch: usize,
+        limit: usize,
+    ) -> Result<EpochStats, Error>
     where
         N: Network<I, O>,
         L: Loss<O>,
@@ -769,7 +836,9 @@ impl<'a, N: Model, L> Trainer<'a, N, L> {
         let mut x = [0.0f32; I];
         self.sgd.set_epoch(self.epoch);
         while (stats.samples as usize) < limit {
-            let Some(t) = stream.next_sample(&mut x) else { break };
+            let Some(t) = stream.next_sample(&mut x) else {
+                break;
+            };
             let t = t?;
             let l = self.sample(&x, &t, batch)?;
             stats.add(l, self.loss.correct(N::output(self.scratch), &t));
@@ -788,7 +857,9 @@ impl<'a, N: Model, L> Trainer<'a, N, L> {
             return Err(Error::Empty);
         }
         match self.memory {
-            Memory::PerSample if batch != 1 => Err(Error::InvalidParam("per-sample training needs batch = 1")),
+            Memory::PerSample if batch != 1 => {
+                Err(Error::InvalidParam("per-sample training needs batch = 1"))
+            }
             _ if batch == 0 => Err(Error::InvalidParam("batch must be >= 1")),
             _ if batch > n => Err(Error::InvalidParam("batch larger than the data set")),
             _ => Ok(()),
