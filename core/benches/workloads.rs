@@ -6,7 +6,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tinytrain::{
     init_seeded, mlp, Dense, Gradients, Identity, Init, Model, Mse, Network, Relu, Rng, Samples,
     Sgd, SgdConfig, Sigmoid, SoftmaxCrossEntropy, Trainer,
@@ -25,6 +25,15 @@ fn random_rows<const I: usize>(n: usize, seed: u64) -> (Vec<[f32; I]>, Vec<u16>)
         .map(|_| tinytrain::rng::below(&mut rng, 10) as u16)
         .collect();
     (xs, ys)
+}
+
+/// Inference over every row, batch 1.
+fn infer_all<N: Network<I, 10>, const I: usize>(
+    net: &N,
+    xs: &[[f32; I]],
+    s: &mut N::Scratch,
+) -> usize {
+    xs.iter().map(|x| net.predict(black_box(x), s)).sum()
 }
 
 fn w1(c: &mut Criterion) {
@@ -63,13 +72,7 @@ fn w2(c: &mut Criterion) {
     }
     g.throughput(Throughput::Elements(xs.len() as u64));
     g.bench_function("inference batch 1", |b| {
-        b.iter(|| {
-            let mut acc = 0usize;
-            for x in &xs {
-                acc += net.predict(black_box(x), &mut s);
-            }
-            acc
-        })
+        b.iter(|| infer_all(&*net, &xs, &mut s))
     });
     g.finish();
 }
@@ -91,21 +94,11 @@ fn w3(c: &mut Criterion) {
     {
         let mut t = Trainer::new(&mut *net, &mut *s, &mut *gr, SoftmaxCrossEntropy, sgd).unwrap();
         g.bench_function("train 64 batches of 64", |b| {
-            b.iter_batched(
-                || (),
-                |()| black_box(t.epoch(&mut data, &mut order, 64, &mut rng).unwrap()),
-                BatchSize::PerIteration,
-            )
+            b.iter(|| black_box(t.epoch(&mut data, &mut order, 64, &mut rng).unwrap()))
         });
     }
     g.bench_function("inference batch 1", |b| {
-        b.iter(|| {
-            let mut acc = 0usize;
-            for x in &xs {
-                acc += net.predict(black_box(x), &mut s);
-            }
-            acc
-        })
+        b.iter(|| infer_all(&*net, &xs, &mut s))
     });
     g.finish();
 }
