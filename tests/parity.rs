@@ -367,7 +367,7 @@ where
         c.close(
             "grad_norm",
             &format!("step {k}"),
-            &[report.grad_norm],
+            &[report.grad_norm()],
             &[number(field(step, "grad_norm")?)?],
         )?;
         let clipped = report.clip_scale < 1.0;

@@ -61,6 +61,8 @@ pub enum Error {
     },
     /// A data set or batch has no samples.
     Empty,
+    /// A source of samples failed (a sensor, a bus, a file); names it.
+    Source(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -92,6 +94,7 @@ impl fmt::Display for Error {
                 "weight blob corrupted: CRC-32 {computed:#010x} does not match stored {stored:#010x}"
             ),
             Error::Empty => write!(f, "no samples"),
+            Error::Source(what) => write!(f, "data source failed: {what}"),
         }
     }
 }

@@ -11,6 +11,15 @@ const LANES: usize = 8;
 
 use wide::f32x8;
 
+/// The fixed reduction of [`dot`]: the eight lanes halves first, then
+/// quarters, then the pair (the order a vector unit reduces in), then the tail.
+#[inline(always)]
+fn reduce(acc: f32x8, tail: f32) -> f32 {
+    let acc = acc.to_array();
+    let h: [f32; 4] = core::array::from_fn(|k| acc[k] + acc[k + 4]);
+    ((h[0] + h[2]) + (h[1] + h[3])) + tail
+}
+
 /// Σ a\[k\]·b\[k\], summed in eight interleaved partial sums combined as a
 /// fixed tree (halves, then quarters, then pairs), then the tail in order.
 /// Same bits on every target.
@@ -27,10 +36,28 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     for (x, y) in ta.iter().zip(tb) {
         tail += x * y;
     }
-    let acc = acc.to_array();
-    // Halves, then quarters, then the pair: the order a vector unit reduces in.
-    let h: [f32; 4] = core::array::from_fn(|k| acc[k] + acc[k + 4]);
-    ((h[0] + h[2]) + (h[1] + h[3])) + tail
+    reduce(acc, tail)
+}
+
+/// [`dot`] of two rows with the same `x`, which is read once for both: each
+/// result has exactly the bits of `dot(row, x)`.
+#[inline(always)]
+fn dot2(r0: &[f32], r1: &[f32], x: &[f32]) -> [f32; 2] {
+    let (c0, t0) = r0.as_chunks::<LANES>();
+    let (c1, t1) = r1.as_chunks::<LANES>();
+    let (cx, tx) = x.as_chunks::<LANES>();
+    let (mut a0, mut a1) = (f32x8::ZERO, f32x8::ZERO);
+    for ((w0, w1), xc) in c0.iter().zip(c1).zip(cx) {
+        let xv = f32x8::from(*xc);
+        a0 += f32x8::from(*w0) * xv;
+        a1 += f32x8::from(*w1) * xv;
+    }
+    let (mut s0, mut s1) = (0.0f32, 0.0f32);
+    for ((w0, w1), xi) in t0.iter().zip(t1).zip(tx) {
+        s0 += w0 * xi;
+        s1 += w1 * xi;
+    }
+    [reduce(a0, s0), reduce(a1, s1)]
 }
 
 /// Like [`dot`] but for vectors shorter than one chunk the plain running sum,
@@ -49,12 +76,28 @@ fn row_dot(w: &[f32], x: &[f32]) -> f32 {
 }
 
 /// `out[o] = b[o] + Σ_i w[o·n + i]·x[i]` with `n = x.len()`: W is row-major
-/// `[outputs][inputs]` (PyTorch's `nn.Linear` layout).
+/// `[outputs][inputs]` (PyTorch's `nn.Linear` layout). Rows go in pairs that
+/// share each load of `x`; every output has the bits of its own [`dot`].
 #[inline(always)]
 pub fn matvec(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
     let n = x.len();
-    for ((row, &bias), o) in w.chunks_exact(n).zip(b).zip(out.iter_mut()) {
-        *o = bias + row_dot(row, x);
+    if n < LANES {
+        for ((row, &bias), o) in w.chunks_exact(n).zip(b).zip(out.iter_mut()) {
+            *o = bias + row_dot(row, x);
+        }
+        return;
+    }
+    let pairs = w.chunks_exact(2 * n);
+    let last = pairs.remainder();
+    let (bp, bl) = b.as_chunks::<2>();
+    let (op, ol) = out.as_chunks_mut::<2>();
+    for ((rows, bias), o) in pairs.zip(bp).zip(op.iter_mut()) {
+        let (r0, r1) = rows.split_at(n);
+        let d = dot2(r0, r1, x);
+        *o = [bias[0] + d[0], bias[1] + d[1]];
+    }
+    if let (Some(o), Some(&bias)) = (ol.first_mut(), bl.first()) {
+        *o = bias + dot(last, x);
     }
 }
 
@@ -73,37 +116,95 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
+/// Two axpys sharing `x`: `y0 += a0·x`, `y1 += a1·x`, with `x` read once.
+/// Element-wise: the same bits as two [`axpy`] calls.
+#[inline(always)]
+fn axpy2(y0: &mut [f32], a0: f32, y1: &mut [f32], a1: f32, x: &[f32]) {
+    let (c0, t0) = y0.as_chunks_mut::<LANES>();
+    let (c1, t1) = y1.as_chunks_mut::<LANES>();
+    let (cx, tx) = x.as_chunks::<LANES>();
+    let (v0, v1) = (f32x8::splat(a0), f32x8::splat(a1));
+    for ((y0, y1), xc) in c0.iter_mut().zip(c1.iter_mut()).zip(cx) {
+        let xv = f32x8::from(*xc);
+        *y0 = (f32x8::from(*y0) + v0 * xv).to_array();
+        *y1 = (f32x8::from(*y1) + v1 * xv).to_array();
+    }
+    for ((y0, y1), &xi) in t0.iter_mut().zip(t1.iter_mut()).zip(tx) {
+        *y0 += a0 * xi;
+        *y1 += a1 * xi;
+    }
+}
+
+/// `y += a0·x0` then `y += a1·x1`, element by element in that order, with `y`
+/// read and written once: the same bits as two [`axpy`] calls.
+#[inline(always)]
+fn axpy_twice(y: &mut [f32], a0: f32, x0: &[f32], a1: f32, x1: &[f32]) {
+    let (cy, ty) = y.as_chunks_mut::<LANES>();
+    let (c0, t0) = x0.as_chunks::<LANES>();
+    let (c1, t1) = x1.as_chunks::<LANES>();
+    let (v0, v1) = (f32x8::splat(a0), f32x8::splat(a1));
+    for ((yc, x0), x1) in cy.iter_mut().zip(c0).zip(c1) {
+        let t = f32x8::from(*yc) + v0 * f32x8::from(*x0);
+        *yc = (t + v1 * f32x8::from(*x1)).to_array();
+    }
+    for ((yi, &p), &q) in ty.iter_mut().zip(t0).zip(t1) {
+        *yi = (*yi + a0 * p) + a1 * q;
+    }
+}
+
 /// `dx[i] = Σ_o w[o·n + i]·delta[o]`, o in order: the input gradient Wᵀδ.
+/// Two rows per pass over `dx`.
 #[inline(always)]
 pub fn matvec_t(w: &[f32], delta: &[f32], dx: &mut [f32]) {
     let n = dx.len();
     dx.fill(0.0);
-    for (row, &d) in w.chunks_exact(n).zip(delta) {
-        axpy(dx, d, row);
+    let pairs = w.chunks_exact(2 * n);
+    let last = pairs.remainder();
+    let (dp, dl) = delta.as_chunks::<2>();
+    for (rows, d) in pairs.zip(dp) {
+        let (r0, r1) = rows.split_at(n);
+        axpy_twice(dx, d[0], r0, d[1], r1);
+    }
+    if let Some(&d) = dl.first() {
+        axpy(dx, d, last);
     }
 }
 
 /// `gw[o·n + i] += delta[o]·x[i]`, `gb[o] += delta[o]`: one sample's
-/// contribution to the weight gradient, accumulated in sample order.
+/// contribution to the weight gradient, accumulated in sample order. Rows go
+/// in pairs that share each load of `x`.
 #[inline(always)]
 pub fn outer_acc(gw: &mut [f32], gb: &mut [f32], delta: &[f32], x: &[f32]) {
-    let n = x.len();
-    for ((row, g), &d) in gw.chunks_exact_mut(n).zip(gb.iter_mut()).zip(delta) {
-        *g += d;
-        axpy(row, d, x);
-    }
+    outer_update(gw, gb, delta, x, 1.0);
 }
 
 /// `w[o·n + i] −= (lr·delta[o])·x[i]`, `b[o] −= lr·delta[o]`: a fused
 /// per-sample SGD update that needs no gradient memory.
 #[inline(always)]
 pub fn outer_sub(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], lr: f32) {
+    // y + (−s)·x rounds exactly as y − s·x: negation is exact.
+    outer_update(w, b, delta, x, -lr);
+}
+
+/// `w[o][i] += (scale·delta[o])·x[i]`, `b[o] += scale·delta[o]`; with
+/// `scale = 1` the multiplication is exact, so this is plain accumulation.
+#[inline(always)]
+fn outer_update(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], scale: f32) {
     let n = x.len();
-    for ((row, bias), &d) in w.chunks_exact_mut(n).zip(b.iter_mut()).zip(delta) {
-        let s = lr * d;
-        *bias -= s;
-        // y + (−s)·x rounds exactly as y − s·x: negation is exact.
-        axpy(row, -s, x);
+    let mut pairs = w.chunks_exact_mut(2 * n);
+    let (bp, bl) = b.as_chunks_mut::<2>();
+    let (dp, dl) = delta.as_chunks::<2>();
+    for ((rows, bias), d) in (&mut pairs).zip(bp.iter_mut()).zip(dp) {
+        let (s0, s1) = (scale * d[0], scale * d[1]);
+        bias[0] += s0;
+        bias[1] += s1;
+        let (r0, r1) = rows.split_at_mut(n);
+        axpy2(r0, s0, r1, s1, x);
+    }
+    if let (Some(bias), Some(&d)) = (bl.first_mut(), dl.first()) {
+        let s = scale * d;
+        *bias += s;
+        axpy(pairs.into_remainder(), s, x);
     }
 }
 

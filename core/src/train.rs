@@ -217,10 +217,27 @@ impl SgdConfig {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct StepReport {
-    /// Global L2 norm of the mean gradient, before clipping.
-    pub grad_norm: f32,
+    /// Squared global L2 norm of the mean gradient, before clipping.
+    pub grad_norm_sq: f32,
     /// Factor the gradient was scaled by (1 when not clipped).
     pub clip_scale: f32,
+}
+
+impl StepReport {
+    /// Global L2 norm of the mean gradient, before clipping.
+    pub fn grad_norm(&self) -> f32 {
+        math::sqrt(self.grad_norm_sq)
+    }
+}
+
+/// PyTorch's `clip_grad_norm_` factor, min(1, max / (‖g‖ + 1e-6)), from ‖g‖²;
+/// the square root is taken only when clipping is on (it costs flash on a
+/// device that does not clip).
+fn clip_scale(clip_norm: Option<f32>, sq: f32) -> f32 {
+    match clip_norm {
+        Some(max) => (max / (math::sqrt(sq) + 1e-6)).min(1.0),
+        None => 1.0,
+    }
 }
 
 /// Stochastic gradient descent with validated hyper-parameters.
@@ -306,11 +323,7 @@ impl Sgd {
         if !sq.is_finite() {
             return Err(Error::NonFinite("gradient"));
         }
-        let norm = math::sqrt(sq);
-        let scale = match self.cfg.clip_norm {
-            Some(max) => (max / (norm + 1e-6)).min(1.0),
-            None => 1.0,
-        };
+        let scale = clip_scale(self.cfg.clip_norm, sq);
         // Pass 2: the update u (clip, decay, momentum) into the gradient store,
         // checking that it and the new weights are finite. Nothing else moves.
         let rule = kernel::Update {
@@ -354,7 +367,7 @@ impl Sgd {
             }
         }
         Ok(StepReport {
-            grad_norm: norm,
+            grad_norm_sq: sq,
             clip_scale: scale,
         })
     }
@@ -389,14 +402,11 @@ impl Sgd {
                 sq += kernel::sum_sq(delta) * (kernel::sum_sq(input) + 1.0);
             }
         }
-        let norm = math::sqrt(sq);
-        let scale = match self.cfg.clip_norm {
-            Some(max) => (max / (norm + 1e-6)).min(1.0),
-            None => 1.0,
-        };
-        // Every element of the update is at most lr·scale·norm in size.
-        let bound = self.lr * scale * norm;
-        if !bound.is_finite() || bound > 1e30 {
+        let scale = clip_scale(self.cfg.clip_norm, sq);
+        // Every element of the update is at most lr·scale·‖g‖ in size; refuse
+        // one beyond 1e30, compared in squares so that no root is needed.
+        let limit = 1e30 / (self.lr * scale);
+        if !sq.is_finite() || sq > limit * limit {
             return Err(Error::NonFinite("update"));
         }
         if self.cfg.weight_decay != 0.0 {

@@ -1,1 +1,846 @@
-fn main() {}
+//! `tinytrain-sim`: train, evaluate, benchmark and export tinytrain networks
+//! on a workstation.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use tinytrain::{evaluate, init_seeded, Loss, Model, Network, Rng, Sgd, SgdConfig};
+use tinytrain_sim::data::{self, Labels, Split, Task};
+use tinytrain_sim::nets::{self, LossKind, NetInfo};
+use tinytrain_sim::plot::{self, Curves};
+use tinytrain_sim::{bench, exchange, with_net, Order, ParallelTrainer, TrainSet};
+
+/// `println!` that ends the program quietly when stdout is closed (as in
+/// `tinytrain-sim ... | head`) instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+const NETS_HELP: &str = "\
+Networks are Rust types whose layer widths are const generics, so they are fixed when this \
+program is compiled: --net chooses among the compiled-in ones below and cannot create new \
+shapes. CSV files are trained with the csv* networks: inputs are zero-padded up to the \
+compiled width (8, 32 or 128 columns, the narrowest that fits is chosen), classifiers have 10 \
+outputs (up to 10 classes). Run `tinytrain-sim nets` for the list with parameter counts.";
+
+/// Train, evaluate, benchmark and export tinytrain networks on a workstation.
+///
+/// The networks are the same const-generic types that run on a
+/// microcontroller; training is data-parallel over threads and gives
+/// bit-identical weights for every thread count.
+#[derive(Debug, Parser)]
+#[command(name = "tinytrain-sim", version)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Train a network (default: W2, 64-32-10 on the bundled digits) and print
+    /// per-epoch loss and accuracy on training and held-out data.
+    Train(TrainArgs),
+    /// Evaluate a saved model: loss, accuracy and confusion matrix.
+    Eval(EvalArgs),
+    /// Write a saved model as Rust source, safetensors or a weight blob.
+    Export(ExportArgs),
+    /// Train W1, W2 and W3 at several thread counts; print samples/s,
+    /// speedup against 1 thread of the same run, efficiency and % of peak.
+    Bench(BenchArgs),
+    /// List the compiled-in networks.
+    Nets,
+}
+
+/// Built-in data sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Dataset {
+    /// The 4 XOR points (W1); held-out = the same points.
+    Xor,
+    /// y = sin(x) on [-pi, pi], regression (MSE).
+    Sine,
+    /// Two interleaved spirals, binary (BCE).
+    Spiral,
+    /// Two half moons, binary (BCE).
+    Moons,
+    /// Bundled 8x8 digits, 1437 train / 360 test, 10 classes (W2).
+    Digits,
+    /// W3's synthetic 60,000 x 784 uniform inputs with random labels (throughput only).
+    MnistShape,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TaskArg {
+    /// Classification if the target holds at most 10 distinct integers.
+    Auto,
+    /// Real-valued target (MSE).
+    Regression,
+    /// Each distinct target value is a class (softmax cross-entropy).
+    Classification,
+}
+
+#[derive(Debug, Args)]
+struct DataArgs {
+    /// Built-in data set [default: the network's own, else digits].
+    #[arg(long, value_enum, conflicts_with = "csv")]
+    data: Option<Dataset>,
+    /// A CSV file instead: a header line, then numbers only, comma-separated.
+    /// A column named `split` (0 = train, 1 = test) selects held-out rows.
+    #[arg(long, value_name = "FILE", requires = "target")]
+    csv: Option<PathBuf>,
+    /// The CSV column to predict.
+    #[arg(long, value_name = "COLUMN")]
+    target: Option<String>,
+    /// How to read the CSV target.
+    #[arg(long, value_enum, default_value = "auto")]
+    task: TaskArg,
+    /// Without a `split` column, hold out this fraction of the CSV rows (the last ones).
+    #[arg(long, default_value_t = 0.2, value_name = "F")]
+    test_fraction: f64,
+    /// Compiled-in network (see `tinytrain-sim nets`) [default: chosen by the data].
+    #[arg(long, value_name = "NAME")]
+    net: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Passes over the training data [default: per data set, e.g. 30 for digits].
+    #[arg(long)]
+    epochs: Option<u32>,
+    /// Mini-batch size; each epoch uses floor(n / batch) full batches [default: per data set].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// SGD learning rate, in (0, 10] [default: per data set].
+    #[arg(long)]
+    lr: Option<f32>,
+    /// SGD momentum, in [0, 1) [default: per data set].
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// L2 weight decay, in [0, 1].
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f32,
+    /// Clip the mean gradient to this global L2 norm.
+    #[arg(long, value_name = "NORM")]
+    clip: Option<f32>,
+    /// Seed for initialisation, shuffling and synthetic data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads; the weights are bit-identical for every count [default: all cores].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Train on the samples in stored order (no shuffle) [default for xor].
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Start from a saved model (weight blob, or `.safetensors`) instead of random weights.
+    #[arg(long, value_name = "FILE")]
+    load: Option<PathBuf>,
+    /// Save the trained model: `.safetensors` for PyTorch, anything else is the
+    /// core's weight blob. Written to FILE.tmp, then renamed.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Draw loss/accuracy curves to an SVG file (PNG is not supported).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The model to evaluate (weight blob or `.safetensors`).
+    #[arg(long, value_name = "FILE")]
+    load: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The model to export (weight blob or `.safetensors`).
+    #[arg(long, value_name = "FILE")]
+    load: PathBuf,
+    /// Its network, if the file does not say (see `tinytrain-sim nets`).
+    #[arg(long, value_name = "NAME")]
+    net: Option<String>,
+    /// Write Rust source defining a `static` for firmware to `include!`.
+    #[arg(long, value_name = "FILE")]
+    rust: Option<PathBuf>,
+    /// Name of the static in the Rust source.
+    #[arg(long, default_value = "MODEL", value_name = "IDENT")]
+    name: String,
+    /// Write PyTorch-compatible safetensors (`nn.Sequential` naming: 0.weight, 0.bias, 2.weight, ...).
+    #[arg(long, value_name = "FILE")]
+    safetensors: Option<PathBuf>,
+    /// Write the core's weight blob.
+    #[arg(long, value_name = "FILE")]
+    blob: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Thread counts, comma-separated; 1 is always run first as the baseline
+    /// [default: 1, 2, ... up to the number of cores].
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    threads: Option<Vec<usize>>,
+    /// A smoke run of seconds instead of the full workloads (200 W1 epochs,
+    /// 2 W2 epochs, 256 W3 samples, one round); its figures are not benchmarks.
+    #[arg(long)]
+    quick: bool,
+    /// Rounds (every thread count once per round); figures are medians [default: 3, quick 1].
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// FP32 peak of one core in GFLOP/s, instead of measuring it with an FMA loop.
+    #[arg(long, value_name = "GFLOPS")]
+    peak_gflops: Option<f64>,
+    /// Also write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also draw the speedups as an SVG chart.
+    #[arg(long, value_name = "FILE.svg")]
+    svg: Option<PathBuf>,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Per-data-set defaults: epochs, batch, lr, momentum, shuffle.
+struct Defaults {
+    epochs: u32,
+    batch: usize,
+    lr: f32,
+    momentum: f32,
+    shuffle: bool,
+}
+
+fn defaults(data: Option<Dataset>) -> Defaults {
+    let d = |epochs, batch, lr, momentum| Defaults {
+        epochs,
+        batch,
+        lr,
+        momentum,
+        shuffle: true,
+    };
+    match data {
+        Some(Dataset::Xor) => Defaults {
+            shuffle: false,
+            ..d(3000, 4, 0.5, 0.0)
+        },
+        Some(Dataset::Sine) => d(300, 16, 0.05, 0.9),
+        Some(Dataset::Spiral) => d(300, 16, 0.05, 0.9),
+        Some(Dataset::Moons) => d(100, 16, 0.05, 0.9),
+        Some(Dataset::Digits) => d(30, 32, 0.05, 0.0),
+        Some(Dataset::MnistShape) => d(1, 64, 0.01, 0.0),
+        None => d(50, 32, 0.01, 0.9),
+    }
+}
+
+fn default_data_of(net: &str) -> Option<Dataset> {
+    match net {
+        "xor" | "xor-tanh" => Some(Dataset::Xor),
+        "sine" => Some(Dataset::Sine),
+        "binary" => Some(Dataset::Spiral),
+        "digits" | "digits-small" | "digits-large" => Some(Dataset::Digits),
+        "mnist" => Some(Dataset::MnistShape),
+        _ => None,
+    }
+}
+
+fn default_net_of(data: Dataset) -> &'static str {
+    match data {
+        Dataset::Xor => "xor",
+        Dataset::Sine => "sine",
+        Dataset::Spiral | Dataset::Moons => "binary",
+        Dataset::Digits => "digits",
+        Dataset::MnistShape => "mnist",
+    }
+}
+
+fn net_info(name: &str) -> Result<&'static NetInfo> {
+    nets::find(name).ok_or_else(|| {
+        let names: Vec<&str> = nets::NETS.iter().map(|n| n.name).collect();
+        anyhow!(
+            "unknown network {name:?} (compiled-in: {})",
+            names.join(", ")
+        )
+    })
+}
+
+fn builtin(data: Dataset, seed: u64) -> Split {
+    match data {
+        Dataset::Xor => data::xor(),
+        Dataset::Sine => data::sine(seed),
+        Dataset::Spiral => data::spiral(seed),
+        Dataset::Moons => data::moons(seed),
+        Dataset::Digits => data::digits(),
+        Dataset::MnistShape => data::mnist_shape(60_000, seed),
+    }
+}
+
+/// Resolves the data set and the network from the command line; `fixed_net`
+/// is a network already known (from a saved model).
+fn resolve(
+    d: &DataArgs,
+    fixed_net: Option<&str>,
+    seed: u64,
+) -> Result<(Split, &'static NetInfo, Option<Dataset>)> {
+    let net_name = d.net.as_deref().or(fixed_net);
+    if let (Some(a), Some(b)) = (d.net.as_deref(), fixed_net) {
+        if a != b {
+            bail!("--net {a} does not match the saved model's network {b}");
+        }
+    }
+    if let Some(path) = &d.csv {
+        let task = match d.task {
+            TaskArg::Auto => Task::Auto,
+            TaskArg::Regression => Task::Regression,
+            TaskArg::Classification => Task::Classification,
+        };
+        let target = d.target.as_deref().unwrap_or_default();
+        let split = data::load_csv(path, target, task, d.test_fraction)?;
+        let classify = matches!(split.train.labels, Labels::Classes { .. });
+        let name = match net_name {
+            Some(n) => n,
+            None => nets::for_csv(split.train.width, classify).ok_or_else(|| {
+                anyhow!(
+                    "{}: {} input columns; the widest compiled-in CSV network reads 128",
+                    path.display(),
+                    split.train.width
+                )
+            })?,
+        };
+        return Ok((split, net_info(name)?, None));
+    }
+    let data = match (d.data, net_name) {
+        (Some(data), _) => data,
+        (None, Some(n)) => default_data_of(n).ok_or_else(|| {
+            anyhow!("network {n} has no built-in data set: give --csv FILE --target COLUMN")
+        })?,
+        (None, None) => Dataset::Digits,
+    };
+    let info = net_info(net_name.unwrap_or(default_net_of(data)))?;
+    Ok((builtin(data, seed), info, Some(data)))
+}
+
+/// Which network a saved model belongs to: its safetensors metadata or its
+/// blob header's shape hash.
+fn detect_net(path: &Path, bytes: &[u8]) -> Option<&'static str> {
+    if exchange::is_safetensors(path) {
+        if let Some(name) = exchange::safetensors_net_name(bytes) {
+            return nets::find(&name).map(|n| n.name);
+        }
+        // A file from PyTorch: the first network whose layer shapes fit.
+        return nets::NETS.iter().map(|n| n.name).find(|name| {
+            with_net!(*name, |N, L, I, O| {
+                exchange::load_safetensors(&mut *tinytrain::host::boxed::<N>(), bytes).is_ok()
+            })
+            .unwrap_or(false)
+        });
+    }
+    if bytes.len() >= 16 && bytes[0..4] == tinytrain::blob::MAGIC {
+        let hash = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        return nets::by_hash(hash).map(|n| n.name);
+    }
+    None
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))
+}
+
+fn load_model<N: Model>(net: &mut N, path: &Path, bytes: &[u8], info: &NetInfo) -> Result<()> {
+    if exchange::is_safetensors(path) {
+        exchange::load_safetensors(net, bytes)
+            .map_err(|e| anyhow!("{}: {e} (network {})", path.display(), info.name))
+    } else {
+        tinytrain::blob::load(net, bytes).map_err(|e| match e {
+            tinytrain::Error::ShapeMismatch { found, .. } => {
+                let other =
+                    nets::by_hash(found).map_or(String::new(), |n| format!(" ({})", n.name));
+                anyhow!(
+                    "{}: the weight blob is for a different network{other}, not {} ({})",
+                    path.display(),
+                    info.name,
+                    info.shape
+                )
+            }
+            e => anyhow!("{}: {e}", path.display()),
+        })
+    }
+}
+
+fn save_model<N: Model>(net: &N, path: &Path, info: &NetInfo) -> Result<usize> {
+    let bytes = if exchange::is_safetensors(path) {
+        exchange::to_safetensors(net, info.name).map_err(|e| anyhow!(e))?
+    } else {
+        tinytrain::host::to_blob(net)?
+    };
+    exchange::write_atomically(path, &bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(bytes.len())
+}
+
+fn fmt_rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn metrics(classify: bool, s: &tinytrain::EpochStats) -> String {
+    if classify {
+        format!("loss {:.4} acc {:5.1}%", s.loss(), 100.0 * s.accuracy())
+    } else {
+        format!("loss {:.5}", s.loss())
+    }
+}
+
+/// Whether accuracy means anything for this network on this data.
+fn classifies(info: &NetInfo, split: &Split) -> bool {
+    info.loss.classifies() || split.train.classes() > 0
+}
+
+fn train_net<N, L, const I: usize, const O: usize>(
+    info: &NetInfo,
+    a: &TrainArgs,
+    split: &Split,
+    data: Option<Dataset>,
+) -> Result<()>
+where
+    N: Network<I, O> + Send + Sync,
+    N::Scratch: Send + Sync,
+    L: Loss<O> + Default + Sync,
+{
+    if let Some(p) = &a.plot {
+        plot::validate_path(p).map_err(|e| anyhow!(e))?;
+    }
+    let fit = |t: &data::Table, what: &str| {
+        t.to_train_set::<I, O>(info.loss).map_err(|e| {
+            anyhow!(
+                "{} ({what}) does not fit network {}: {e}",
+                split.name,
+                info.name
+            )
+        })
+    };
+    let train: TrainSet<I, O> = fit(&split.train, "training rows")?;
+    let mut test: TrainSet<I, O> = fit(&split.test, "held-out rows")?;
+    let def = defaults(data);
+    let epochs = a.epochs.unwrap_or(def.epochs);
+    let batch = a.batch.unwrap_or(def.batch);
+    let threads = a.threads.unwrap_or_else(cores);
+    if threads > cores() {
+        eprintln!(
+            "warning: {threads} threads on {} available cores; they will share cores",
+            cores()
+        );
+    }
+    if batch == 0 || batch > train.len() {
+        bail!(
+            "--batch must be between 1 and the {} training samples, got {batch}",
+            train.len()
+        );
+    }
+    let cfg = SgdConfig {
+        lr: a.lr.unwrap_or(def.lr),
+        momentum: a.momentum.unwrap_or(def.momentum),
+        weight_decay: a.weight_decay,
+        clip_norm: a.clip,
+        ..SgdConfig::new(0.0)
+    };
+    let sgd = Sgd::new(cfg)?;
+    let mut net = tinytrain::host::boxed::<N>();
+    match &a.load {
+        Some(path) => {
+            let bytes = read_file(path)?;
+            load_model(&mut *net, path, &bytes, info)?;
+        }
+        None => init_seeded(&mut *net, info.init, a.seed),
+    }
+    let shuffle = def.shuffle && !a.no_shuffle;
+    let classify = classifies(info, split);
+    say!(
+        "training {} ({}, {} parameters, {}) on {}: {} training / {} held-out samples",
+        info.name,
+        info.shape,
+        N::PARAMS,
+        info.loss.name(),
+        split.name,
+        train.len(),
+        test.len()
+    );
+    say!(
+        "epochs {epochs}, batch {batch}, lr {}, momentum {}{}, {threads} thread(s){}",
+        cfg.lr,
+        cfg.momentum,
+        cfg.clip_norm
+            .map_or(String::new(), |c| format!(", clip {c}")),
+        if a.load.is_some() {
+            ", continuing from the loaded model"
+        } else {
+            ""
+        }
+    );
+    let per_epoch = train.len() / batch * batch;
+    let total = per_epoch as u64 * u64::from(epochs);
+    // A bar only for runs long enough to need one; indicatif hides it when
+    // stderr is not a terminal.
+    let bar = if total * N::PARAMS as u64 >= 2_000_000_000 {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} samples {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let every = (epochs / 20).max(1);
+    let mut curves = Curves::default();
+    let mut scratch = N::SCRATCH;
+    let mut trainer = ParallelTrainer::new(net, L::default(), sgd, threads)?;
+    let mut rng = Rng::seed(a.seed ^ 0x5eed);
+    let loss = L::default();
+    let mut eval_time = Duration::ZERO;
+    let mut last_test = tinytrain::EpochStats::default();
+    let mut last_train = tinytrain::EpochStats::default();
+    let mut eval_error = None;
+    let start = Instant::now();
+    let order = if shuffle {
+        Order::Shuffled
+    } else {
+        Order::InOrder
+    };
+    let result = trainer.train(
+        &train,
+        batch,
+        epochs,
+        order,
+        &mut rng,
+        |n| bar.inc(n as u64),
+        |end| {
+            let t0 = Instant::now();
+            let test_stats = match evaluate(end.net, &mut scratch, &mut test, &loss) {
+                Ok(s) => s,
+                Err(e) => {
+                    eval_error = Some(e);
+                    return ControlFlow::Break(());
+                }
+            };
+            curves.epoch.push(end.epoch);
+            curves.train_loss.push(end.stats.loss());
+            curves.test_loss.push(test_stats.loss());
+            if classify {
+                curves.train_acc.push(end.stats.accuracy());
+                curves.test_acc.push(test_stats.accuracy());
+            }
+            let shown = end.epoch == 1 || end.epoch % every == 0 || end.epoch == epochs;
+            if shown {
+                let line = format!(
+                    "epoch {:>5}/{epochs}  train {}  held-out {}",
+                    end.epoch,
+                    metrics(classify, &end.stats),
+                    metrics(classify, &test_stats),
+                );
+                bar.suspend(|| say!("{line}"));
+            }
+            last_test = test_stats;
+            last_train = end.stats;
+            eval_time += t0.elapsed();
+            ControlFlow::Continue(())
+        },
+    );
+    bar.finish_and_clear();
+    let wall = start.elapsed();
+    if let Some(e) = eval_error {
+        bail!("evaluation failed: {e}; nothing saved");
+    }
+    result.map_err(|e| {
+        anyhow!(
+            "training failed at epoch {}: {e}; nothing saved",
+            trainer.epochs_done() + 1
+        )
+    })?;
+    let train_time = wall.saturating_sub(eval_time).as_secs_f64();
+    let samples = per_epoch as f64 * f64::from(trainer.epochs_done());
+    say!(
+        "final: train {} | held-out {}",
+        metrics(classify, &last_train),
+        metrics(classify, &last_test)
+    );
+    say!(
+        "{} epochs in {:.2} s wall ({:.2} s training): {} samples/s with {} thread(s)",
+        trainer.epochs_done(),
+        wall.as_secs_f64(),
+        train_time,
+        fmt_rate(samples / train_time.max(1e-9)),
+        threads
+    );
+    if let Some(path) = &a.save {
+        let n = save_model(trainer.net(), path, info)?;
+        say!(
+            "saved {} ({n} bytes, network {})",
+            path.display(),
+            info.name
+        );
+    }
+    if let Some(path) = &a.plot {
+        let svg = plot::curves_svg(&curves, &format!("{} on {}", info.name, split.name))
+            .map_err(|e| anyhow!(e))?;
+        plot::write_svg(path, &svg).map_err(|e| anyhow!(e))?;
+        say!("plotted {}", path.display());
+    }
+    Ok(())
+}
+
+/// Predicted class of one output vector, as the loss's `correct` judges it.
+fn predicted(out: &[f32], loss: LossKind) -> usize {
+    match (out.len(), loss) {
+        (1, LossKind::Bce) => usize::from(out[0] >= 0.0),
+        (1, _) => usize::from(out[0] >= 0.5),
+        _ => tinytrain::argmax(out),
+    }
+}
+
+fn eval_net<N, L, const I: usize, const O: usize>(
+    info: &NetInfo,
+    path: &Path,
+    bytes: &[u8],
+    split: &Split,
+) -> Result<()>
+where
+    N: Network<I, O>,
+    L: Loss<O> + Default,
+{
+    let mut net = tinytrain::host::boxed::<N>();
+    load_model(&mut *net, path, bytes, info)?;
+    let loss = L::default();
+    let mut scratch = N::SCRATCH;
+    say!(
+        "model {} ({}, {}) on {}",
+        info.name,
+        info.shape,
+        path.display(),
+        split.name
+    );
+    let classify = classifies(info, split);
+    for (what, table) in [("train", &split.train), ("held-out", &split.test)] {
+        let mut set: TrainSet<I, O> = table
+            .to_train_set(info.loss)
+            .map_err(|e| anyhow!("{} does not fit network {}: {e}", split.name, info.name))?;
+        let s = evaluate(&*net, &mut scratch, &mut set, &loss)?;
+        say!(
+            "{what:>8}: {} samples, {}",
+            s.samples,
+            metrics(classify, &s)
+        );
+        if !classify || what != "held-out" {
+            continue;
+        }
+        let names: Vec<String> = match &table.labels {
+            Labels::Classes { names, .. } => names.clone(),
+            Labels::Values(_) => vec!["0".into(), "1".into()],
+        };
+        let k = names.len().max(2);
+        let mut m = vec![vec![0u32; k]; k];
+        for (x, t) in set.x.iter().zip(&set.t) {
+            let p = predicted(net.forward(x, &mut scratch), info.loss).min(k - 1);
+            m[t.class().min(k - 1)][p] += 1;
+        }
+        say!("confusion matrix (rows: true class, columns: predicted):");
+        let w = names.iter().map(String::len).max().unwrap_or(1).max(4);
+        let mut head = format!("{:>w$}", "");
+        for n in &names {
+            head += &format!(" {n:>w$}");
+        }
+        say!("{head}");
+        for (n, row) in names.iter().zip(&m) {
+            let mut line = format!("{n:>w$}");
+            for c in row {
+                line += &format!(" {c:>w$}");
+            }
+            say!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn export_net<N: Model>(info: &NetInfo, a: &ExportArgs, bytes: &[u8]) -> Result<()> {
+    let mut net = tinytrain::host::boxed::<N>();
+    load_model(&mut *net, &a.load, bytes, info)?;
+    if a.rust.is_none() && a.safetensors.is_none() && a.blob.is_none() {
+        bail!("nothing to export: give --rust FILE, --safetensors FILE or --blob FILE");
+    }
+    if let Some(p) = &a.rust {
+        let ok = a
+            .name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && a.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            bail!("--name {:?} is not a Rust identifier", a.name);
+        }
+        let src = exchange::to_rust(&*net, info, &a.name);
+        exchange::write_atomically(p, src.as_bytes())
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        say!(
+            "wrote {} (static {}: {} parameters)",
+            p.display(),
+            a.name,
+            N::PARAMS
+        );
+    }
+    if let Some(p) = &a.safetensors {
+        let b = exchange::to_safetensors(&*net, info.name).map_err(|e| anyhow!(e))?;
+        exchange::write_atomically(p, &b)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        say!("wrote {} ({} bytes)", p.display(), b.len());
+    }
+    if let Some(p) = &a.blob {
+        let b = tinytrain::host::to_blob(&*net)?;
+        exchange::write_atomically(p, &b)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        say!("wrote {} ({} bytes)", p.display(), b.len());
+    }
+    Ok(())
+}
+
+fn run_bench(a: &BenchArgs) -> Result<()> {
+    let mut threads = a.threads.clone().unwrap_or_else(|| (1..=cores()).collect());
+    if threads.contains(&0) {
+        bail!("--threads: thread counts must be >= 1");
+    }
+    threads.retain(|&t| t != 1);
+    threads.insert(0, 1);
+    threads.dedup();
+    if let Some(&t) = threads.iter().find(|&&t| t > cores()) {
+        eprintln!(
+            "warning: {t} threads on {} available cores; the threads will share cores",
+            cores()
+        );
+    }
+    if let Some(p) = a.peak_gflops {
+        if !(p.is_finite() && p > 0.0) {
+            bail!("--peak-gflops must be a positive number");
+        }
+    }
+    if let Some(p) = &a.svg {
+        plot::validate_path(p).map_err(|e| anyhow!(e))?;
+    }
+    let mut cfg = if a.quick {
+        bench::BenchConfig::QUICK
+    } else {
+        bench::BenchConfig::FULL
+    };
+    if let Some(r) = a.rounds {
+        cfg.rounds = r.max(1);
+    }
+    let report = bench::run(&threads, cfg, a.peak_gflops, |s| eprintln!("bench: {s}"));
+    say!("{}", bench::table(&report));
+    if let Some(p) = &a.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        exchange::write_atomically(p, json.as_bytes())
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        say!("wrote {}", p.display());
+    }
+    if let Some(p) = &a.svg {
+        let svg = plot::speedup_svg(&report).map_err(|e| anyhow!(e))?;
+        plot::write_svg(p, &svg).map_err(|e| anyhow!(e))?;
+        say!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Nets => {
+            say!("{:<13} {:<34} {:>8}  loss", "name", "shape", "params");
+            for n in nets::NETS {
+                let params = with_net!(n.name, |N, L, I, O| <N as Model>::PARAMS).unwrap_or(0);
+                say!(
+                    "{:<13} {:<34} {:>8}  {}",
+                    n.name,
+                    n.shape,
+                    params,
+                    n.loss.name()
+                );
+            }
+            Ok(())
+        }
+        Cmd::Train(a) => {
+            let fixed = match &a.load {
+                Some(p) => detect_net(p, &read_file(p)?),
+                None => None,
+            };
+            let (split, info, data) = resolve(&a.data, fixed, a.seed)?;
+            with_net!(info.name, |N, L, I, O| train_net::<N, L, I, O>(
+                info, &a, &split, data
+            ))
+            .unwrap_or_else(|| Err(anyhow!("unknown network {}", info.name)))
+        }
+        Cmd::Eval(a) => {
+            let bytes = read_file(&a.load)?;
+            let fixed = detect_net(&a.load, &bytes);
+            if fixed.is_none() && a.data.net.is_none() {
+                bail!(
+                    "{}: cannot tell which network it is for; give --net NAME",
+                    a.load.display()
+                );
+            }
+            let (split, info, _) = resolve(&a.data, fixed, 1)?;
+            with_net!(info.name, |N, L, I, O| eval_net::<N, L, I, O>(
+                info, &a.load, &bytes, &split
+            ))
+            .unwrap_or_else(|| Err(anyhow!("unknown network {}", info.name)))
+        }
+        Cmd::Export(a) => {
+            let bytes = read_file(&a.load)?;
+            let name = match (a.net.as_deref(), detect_net(&a.load, &bytes)) {
+                (Some(n), _) => n,
+                (None, Some(n)) => n,
+                (None, None) => bail!(
+                    "{}: cannot tell which network it is for; give --net NAME",
+                    a.load.display()
+                ),
+            };
+            let info = net_info(name)?;
+            with_net!(info.name, |N, L, I, O| export_net::<N>(info, &a, &bytes))
+                .unwrap_or_else(|| Err(anyhow!("unknown network {}", info.name)))
+        }
+        Cmd::Bench(a) => run_bench(&a),
+    }
+}
+
+fn main() -> ExitCode {
+    let help = format!(
+        "{NETS_HELP}\n\nCompiled-in networks:\n{}",
+        nets::help_list()
+    );
+    let mut cmd = Cli::command().after_help(help.clone());
+    for sub in ["train", "eval", "export"] {
+        cmd = cmd.mut_subcommand(sub, |c| c.after_help(help.clone()));
+    }
+    let cli = Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit());
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The standard workloads W1, W2 and W3 (`shared/WORKLOADS.md`) at several
+//! thread counts, with speedups against the 1-thread run of the same
+//! invocation.
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use serde::Serialize;
+use tinytrain::{init_seeded, Init, Model, Mse, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy};
+
+use crate::nets::{Digits, LossKind, Mnist, Xor};
+use crate::parallel::{Order, ParallelTrainer, TrainSet};
+use crate::{data, peak};
+
+/// The W1 initial weights (WORKLOADS.md): W1 8×2, b1, W2 1×8, b2.
+pub const XOR_INIT: [f32; 33] = [
+    0.2739, -0.4604, -0.9181, -0.9669, 0.6265, 0.8255, 0.2133, 0.459, 0.0872, 0.8701, 0.6317,
+    -0.9945, 0.7148, -0.9328, 0.4593, -0.6487, 0.7264, 0.0829, -0.4006, -0.1546, -0.9434, -0.7514,
+    0.3412, 0.2944, 0.2308, -0.2326, 0.9944, 0.9617, 0.3711, 0.3009, 0.3769, -0.2222, -0.7298,
+];
+
+/// How much work each measurement does.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct BenchConfig {
+    /// W1 epochs (full batch of 4) per run.
+    pub w1_epochs: u32,
+    /// W2 epochs per run (the median epoch time counts).
+    pub w2_epochs: u32,
+    /// W3 training samples (one epoch of ⌊n/64⌋ batches after up to 20 warm-up steps).
+    pub w3_samples: usize,
+    /// Rounds; each round runs every thread count once. Figures are medians.
+    pub rounds: usize,
+}
+
+impl BenchConfig {
+    /// The workloads as specified.
+    pub const FULL: Self = BenchConfig {
+        w1_epochs: 10_000,
+        w2_epochs: 30,
+        w3_samples: 60_000,
+        rounds: 3,
+    };
+    /// A run of a few seconds, for smoke tests.
+    pub const QUICK: Self = BenchConfig {
+        w1_epochs: 200,
+        w2_epochs: 2,
+        w3_samples: 256,
+        rounds: 1,
+    };
+}
+
+/// One workload at one thread count.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// W1, W2 or W3.
+    pub workload: String,
+    /// Threads used.
+    pub threads: usize,
+    /// Median training samples per second.
+    pub samples_per_s: f64,
+    /// Smallest and largest over the rounds.
+    pub min_samples_per_s: f64,
+    /// Largest over the rounds.
+    pub max_samples_per_s: f64,
+    /// Median over rounds of (this / 1 thread in the same round).
+    pub speedup: f64,
+    /// speedup / threads.
+    pub efficiency: f64,
+    /// FLOP per training sample (6 × parameters).
+    pub flop_per_sample: f64,
+    /// samples/s × FLOP per sample / measured peak at this thread count.
+    pub percent_of_peak: f64,
+}
+
+/// Everything `bench` measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Work per measurement.
+    pub config: BenchConfig,
+    /// Logical CPUs available to this process.
+    pub available_cores: usize,
+    /// The FMA kernel used for the peak.
+    pub peak_kernel: String,
+    /// Peak GFLOP/s per thread count (measured, or given on the command line).
+    pub peak_gflops: Vec<(usize, f64)>,
+    /// One row per workload and thread count.
+    pub rows: Vec<Row>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn load_flat<N: Model>(net: &mut N, values: &[f32]) {
+    let mut k = 0;
+    for l in 0..N::LAYERS {
+        if let Some(layer) = net.layer_mut(l) {
+            for v in layer.w.iter_mut().chain(layer.b.iter_mut()) {
+                *v = values[k];
+                k += 1;
+            }
+        }
+    }
+}
+
+/// W1: 10,000 (or `epochs`) full-batch epochs from the fixed weights.
+pub fn w1(threads: usize, epochs: u32) -> f64 {
+    let x = data::xor().train;
+    let set: TrainSet<2, 1> = x
+        .to_train_set(LossKind::Mse)
+        .unwrap_or_else(|e| unreachable!("xor fits its network: {e}"));
+    let mut net = tinytrain::host::boxed::<Xor>();
+    load_flat(&mut *net, &XOR_INIT);
+    let sgd = Sgd::new(SgdConfig::new(0.5)).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut t =
+        ParallelTrainer::new(net, Mse, sgd, threads).unwrap_or_else(|e| unreachable!("{e}"));
+    let start = Instant::now();
+    let r = t.train(
+        &set,
+        4,
+        epochs,
+        Order::InOrder,
+        &mut Rng::seed(0),
+        |_| {},
+        |_| ControlFlow::Continue(()),
+    );
+    let dt = start.elapsed().as_secs_f64();
+    if r.is_err() {
+        return 0.0;
+    }
+    4.0 * f64::from(epochs) / dt
+}
+
+/// W2: digits 64-32-10, B = 32, lr 0.05; samples/s from the median epoch time.
+pub fn w2(set: &TrainSet<64, 10>, threads: usize, epochs: u32) -> f64 {
+    let mut net = tinytrain::host::boxed::<Digits>();
+    init_seeded(&mut *net, Init::PyTorchDefault, 1);
+    let sgd = Sgd::new(SgdConfig::new(0.05)).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let mut times = Vec::new();
+    let mut last = Instant::now();
+    let r = t.train(
+        set,
+        32,
+        epochs,
+        Order::Shuffled,
+        &mut Rng::seed(2),
+        |_| {},
+        |_| {
+            let now = Instant::now();
+            times.push((now - last).as_secs_f64());
+            last = now;
+            ControlFlow::Continue(())
+        },
+    );
+    if r.is_err() {
+        return 0.0;
+    }
+    let used = (set.len() / 32 * 32) as f64;
+    used / median(&mut times)
+}
+
+/// W3: 784-128-64-10, B = 64, lr 0.01; one epoch after 20 warm-up steps.
+pub fn w3(set: &TrainSet<784, 10>, threads: usize) -> f64 {
+    let mut net = tinytrain::host::boxed::<Mnist>();
+    init_seeded(&mut *net, Init::PyTorchDefault, 3);
+    let sgd = Sgd::new(SgdConfig::new(0.01)).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    // 20 warm-up steps (fewer if the set is smaller).
+    let w = set.len().min(20 * 64);
+    let warm = TrainSet {
+        x: set.x[..w].to_vec(),
+        t: set.t[..w].to_vec(),
+    };
+    let mut rng = Rng::seed(4);
+    if t.train(
+        &warm,
+        64,
+        1,
+        Order::Shuffled,
+        &mut rng,
+        |_| {},
+        |_| ControlFlow::Continue(()),
+    )
+    .is_err()
+    {
+        return 0.0;
+    }
+    let start = Instant::now();
+    if t.train(
+        set,
+        64,
+        1,
+        Order::Shuffled,
+        &mut rng,
+        |_| {},
+        |_| ControlFlow::Continue(()),
+    )
+    .is_err()
+    {
+        return 0.0;
+    }
+    (set.len() / 64 * 64) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn flop_per_sample<N: Model>() -> f64 {
+    6.0 * N::PARAMS as f64
+}
+
+/// Runs every workload at every thread count in `threads` (which should
+/// start with 1: speedups are against it). `peak` gives GFLOP/s per thread
+/// count if known; otherwise it is measured. `progress` is told what runs.
+pub fn run(
+    threads: &[usize],
+    cfg: BenchConfig,
+    peak_given: Option<f64>,
+    mut progress: impl FnMut(&str),
+) -> Report {
+    let digits = data::digits()
+        .train
+        .to_train_set::<64, 10>(LossKind::SoftmaxCe)
+        .unwrap_or_else(|e| unreachable!("digits fit W2: {e}"));
+    progress("generating W3 data");
+    let mnist = data::mnist_shape(cfg.w3_samples.max(64), 7)
+        .train
+        .to_train_set::<784, 10>(LossKind::SoftmaxCe)
+        .unwrap_or_else(|e| unreachable!("W3 data fits W3: {e}"));
+    let names = ["W1", "W2", "W3"];
+    // samples[w][t][round]
+    let mut samples = vec![vec![Vec::new(); threads.len()]; names.len()];
+    for round in 0..cfg.rounds.max(1) {
+        for (ti, &t) in threads.iter().enumerate() {
+            progress(&format!("round {}: {t} thread(s)", round + 1));
+            samples[0][ti].push(w1(t, cfg.w1_epochs));
+            samples[1][ti].push(w2(&digits, t, cfg.w2_epochs));
+            samples[2][ti].push(w3(&mnist, t));
+        }
+    }
+    progress("measuring the FMA peak");
+    let peak_gflops: Vec<(usize, f64)> = threads
+        .iter()
+        .map(|&t| {
+            (
+                t,
+                peak_given.map_or_else(|| peak::gflops(t, 0.2, 5), |p| p * t as f64),
+            )
+        })
+        .collect();
+    let flops = [
+        flop_per_sample::<Xor>(),
+        flop_per_sample::<Digits>(),
+        flop_per_sample::<Mnist>(),
+    ];
+    let mut rows = Vec::new();
+    for (w, name) in names.iter().enumerate() {
+        let base = &samples[w][0];
+        for (ti, &t) in threads.iter().enumerate() {
+            let runs = &samples[w][ti];
+            let mut ratios: Vec<f64> = runs.iter().zip(base).map(|(a, b)| a / b).collect();
+            let speedup = median(&mut ratios);
+            let mut sorted = runs.clone();
+            let sps = median(&mut sorted);
+            let peak = peak_gflops[ti].1 * 1e9;
+            rows.push(Row {
+                workload: (*name).to_string(),
+                threads: t,
+                samples_per_s: sps,
+                min_samples_per_s: sorted[0],
+                max_samples_per_s: sorted[sorted.len() - 1],
+                speedup,
+                efficiency: speedup / t as f64,
+                flop_per_sample: flops[w],
+                percent_of_peak: 100.0 * sps * flops[w] / peak,
+            });
+        }
+    }
+    Report {
+        config: cfg,
+        available_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        peak_kernel: peak::kernel_name().to_string(),
+        peak_gflops,
+        rows,
+    }
+}
+
+fn si(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// The report as a Markdown table.
+pub fn table(r: &Report) -> String {
+    let mut s = String::from(
+        "| workload | threads | samples/s | min..max | speedup vs 1 thread | efficiency | % of FP32 peak |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for row in &r.rows {
+        s += &format!(
+            "| {} | {} | {} | {}..{} | {:.2}x | {:.0} % | {:.2} % |\n",
+            row.workload,
+            row.threads,
+            si(row.samples_per_s),
+            si(row.min_samples_per_s),
+            si(row.max_samples_per_s),
+            row.speedup,
+            100.0 * row.efficiency,
+            row.percent_of_peak
+        );
+    }
+    let one = r.peak_gflops.first().map_or(1.0, |p| p.1);
+    s += &format!(
+        "\nFMA-loop scaling (the ceiling for this run; below the thread count when other \
+         processes use the cores): {}\n",
+        r.peak_gflops
+            .iter()
+            .map(|(t, g)| format!("{:.2}x at {t}", g / one))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    s += &format!(
+        "FP32 peak ({}): {}\n",
+        r.peak_kernel,
+        r.peak_gflops
+            .iter()
+            .map(|(t, g)| format!("{g:.0} GFLOP/s at {t} thread(s)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    s
+}

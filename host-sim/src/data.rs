@@ -1,0 +1,620 @@
+//! Data sets: the bundled digits, synthetic sets, and user CSV files.
+//!
+//! A [`Table`] holds rows of `f32` features and their labels independent of
+//! any network; [`Table::to_train_set`] turns it into a network's
+//! [`TrainSet`], zero-padding inputs up to the network's compiled width.
+
+use std::fmt;
+use std::path::Path;
+
+use tinytrain::rng::unit_f32;
+use tinytrain::{Rng, Target};
+
+use crate::nets::LossKind;
+use crate::parallel::TrainSet;
+
+/// The bundled 8×8 digits (UCI via scikit-learn, CC BY 4.0; see `data/README.md`).
+const DIGITS_CSV: &str = include_str!("../../data/digits.csv");
+
+/// What a data set asks of a network's output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Labels {
+    /// Class indices `0..names.len()`.
+    Classes {
+        /// One per row.
+        y: Vec<u16>,
+        /// The original label of each class index.
+        names: Vec<String>,
+    },
+    /// One regression value per row.
+    Values(Vec<f32>),
+}
+
+/// Rows of features with their labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// Features per row.
+    pub width: usize,
+    /// Row-major features, `rows × width`.
+    pub x: Vec<f32>,
+    /// Labels.
+    pub labels: Labels,
+}
+
+impl Table {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.x.len() / self.width.max(1)
+    }
+
+    /// Number of classes (0 for regression).
+    pub fn classes(&self) -> usize {
+        match &self.labels {
+            Labels::Classes { names, .. } => names.len(),
+            Labels::Values(_) => 0,
+        }
+    }
+
+    /// The table as targets for a network with `I` inputs, `O` outputs and
+    /// loss `loss`. Inputs narrower than `I` are zero-padded on the right.
+    pub fn to_train_set<const I: usize, const O: usize>(
+        &self,
+        loss: LossKind,
+    ) -> Result<TrainSet<I, O>, String> {
+        if self.width > I {
+            return Err(format!(
+                "the data has {} input columns but the network reads {I}",
+                self.width
+            ));
+        }
+        let x = self
+            .x
+            .chunks_exact(self.width.max(1))
+            .map(|row| {
+                let mut v = [0.0f32; I];
+                v[..row.len()].copy_from_slice(row);
+                v
+            })
+            .collect();
+        let t = match (&self.labels, loss) {
+            (Labels::Classes { y, names }, LossKind::SoftmaxCe) => {
+                if names.len() > O {
+                    return Err(format!(
+                        "the data has {} classes but the network has {O} outputs",
+                        names.len()
+                    ));
+                }
+                y.iter().map(|&c| Target::Class(usize::from(c))).collect()
+            }
+            (Labels::Classes { y, names }, LossKind::Bce | LossKind::Mse) if O == 1 => {
+                if names.len() > 2 {
+                    return Err(format!(
+                        "the data has {} classes but the network has one output (two classes)",
+                        names.len()
+                    ));
+                }
+                y.iter()
+                    .map(|&c| {
+                        let mut v = [0.0; O];
+                        v[0] = f32::from(c);
+                        Target::Values(v)
+                    })
+                    .collect()
+            }
+            (Labels::Values(y), LossKind::Mse | LossKind::Bce) if O == 1 => y
+                .iter()
+                .map(|&t| {
+                    let mut v = [0.0; O];
+                    v[0] = t;
+                    Target::Values(v)
+                })
+                .collect(),
+            (Labels::Values(_), _) => {
+                return Err("the data is a regression task but the network is a classifier".into())
+            }
+            (Labels::Classes { .. }, _) => {
+                return Err(format!(
+                    "the data is a classification task but the network has {O} outputs and loss {}",
+                    loss.name()
+                ))
+            }
+        };
+        Ok(TrainSet { x, t })
+    }
+}
+
+/// Training and held-out rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split {
+    /// A short name for reports.
+    pub name: String,
+    /// Rows to train on.
+    pub train: Table,
+    /// Held-out rows.
+    pub test: Table,
+}
+
+/// A problem with a CSV file, located to its line and column (1-based).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CsvError {
+    /// The file could not be read.
+    Io {
+        /// The file.
+        file: String,
+        /// The system's message.
+        message: String,
+    },
+    /// A cell is not a number.
+    NotANumber {
+        /// The file.
+        file: String,
+        /// Line (header = 1).
+        line: usize,
+        /// Column (first = 1).
+        column: usize,
+        /// The cell.
+        text: String,
+    },
+    /// A cell is NaN or infinite.
+    NonFinite {
+        /// The file.
+        file: String,
+        /// Line.
+        line: usize,
+        /// Column.
+        column: usize,
+        /// The cell.
+        text: String,
+    },
+    /// A row has the wrong number of cells.
+    ColumnCount {
+        /// The file.
+        file: String,
+        /// Line.
+        line: usize,
+        /// Cells in the header.
+        expected: usize,
+        /// Cells in this row.
+        found: usize,
+    },
+    /// The target column is not in the header.
+    UnknownColumn {
+        /// The file.
+        file: String,
+        /// The requested name.
+        name: String,
+        /// The header.
+        columns: Vec<String>,
+    },
+    /// Anything else about the file's content.
+    Invalid {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl fmt::Display for CsvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CsvError::Io { file, message } => write!(f, "cannot read {file}: {message}"),
+            CsvError::NotANumber {
+                file,
+                line,
+                column,
+                text,
+            } => write!(
+                f,
+                "{file} line {line}, column {column}: {text:?} is not a number"
+            ),
+            CsvError::NonFinite {
+                file,
+                line,
+                column,
+                text,
+            } => write!(
+                f,
+                "{file} line {line}, column {column}: {text:?} is not a finite number"
+            ),
+            CsvError::ColumnCount {
+                file,
+                line,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{file} line {line}: expected {expected} columns, found {found}"
+            ),
+            CsvError::UnknownColumn {
+                file,
+                name,
+                columns,
+            } => write!(
+                f,
+                "{file}: no column named {name:?} (columns: {})",
+                columns.join(", ")
+            ),
+            CsvError::Invalid { file, message } => write!(f, "{file}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for CsvError {}
+
+/// How to read the target column of a CSV file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Task {
+    /// Classification when every target is an integer and there are at most
+    /// 10 distinct values; regression otherwise.
+    #[default]
+    Auto,
+    /// A real-valued target.
+    Regression,
+    /// Class labels (each distinct value is a class, in ascending order).
+    Classification,
+}
+
+/// Parses CSV text (comma-separated, header line first, numbers only).
+///
+/// The column named `target` is the label; a column named `split` (if any,
+/// and not the target) chooses held-out rows (0 = train, 1 = test);
+/// otherwise the last `test_fraction` of the rows is held out.
+pub fn parse_csv(
+    file: &str,
+    text: &str,
+    target: &str,
+    task: Task,
+    test_fraction: f64,
+) -> Result<Split, CsvError> {
+    let invalid = |message: String| CsvError::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    let mut lines = text.lines().enumerate();
+    let header: Vec<String> = loop {
+        match lines.next() {
+            Some((_, l)) if l.trim().is_empty() => continue,
+            Some((_, l)) => break l.split(',').map(|c| c.trim().to_string()).collect(),
+            None => return Err(invalid("the file is empty".into())),
+        }
+    };
+    let tcol = header
+        .iter()
+        .position(|c| c == target)
+        .ok_or_else(|| CsvError::UnknownColumn {
+            file: file.to_string(),
+            name: target.to_string(),
+            columns: header.clone(),
+        })?;
+    let scol = header
+        .iter()
+        .position(|c| c == "split")
+        .filter(|&c| c != tcol);
+    let width = header.len() - 1 - usize::from(scol.is_some());
+    if width == 0 {
+        return Err(invalid("no input columns besides the target".into()));
+    }
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    let mut is_test = Vec::new();
+    for (k, line) in lines {
+        let line_no = k + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != header.len() {
+            return Err(CsvError::ColumnCount {
+                file: file.to_string(),
+                line: line_no,
+                expected: header.len(),
+                found: cells.len(),
+            });
+        }
+        for (c, cell) in cells.iter().enumerate() {
+            let text = cell.trim();
+            let v: f32 = text.parse().map_err(|_| CsvError::NotANumber {
+                file: file.to_string(),
+                line: line_no,
+                column: c + 1,
+                text: text.to_string(),
+            })?;
+            if !v.is_finite() {
+                return Err(CsvError::NonFinite {
+                    file: file.to_string(),
+                    line: line_no,
+                    column: c + 1,
+                    text: text.to_string(),
+                });
+            }
+            if c == tcol {
+                y.push(v);
+            } else if Some(c) == scol {
+                if v != 0.0 && v != 1.0 {
+                    return Err(invalid(format!(
+                        "line {line_no}, column {}: split must be 0 (train) or 1 (test), found {text}",
+                        c + 1
+                    )));
+                }
+                is_test.push(v == 1.0);
+            } else {
+                x.push(v);
+            }
+        }
+    }
+    let rows = y.len();
+    if rows == 0 {
+        return Err(invalid("no data rows".into()));
+    }
+    if scol.is_none() {
+        let f = test_fraction.clamp(0.0, 0.9);
+        let test = ((rows as f64) * f).round() as usize;
+        is_test = (0..rows).map(|r| r >= rows - test).collect();
+    }
+    let integral = y.iter().all(|v| v.fract() == 0.0);
+    let mut distinct: Vec<f32> = y.clone();
+    distinct.sort_by(f32::total_cmp);
+    distinct.dedup();
+    let classify = match task {
+        Task::Auto => integral && distinct.len() <= 10,
+        Task::Regression => false,
+        Task::Classification => true,
+    };
+    let labels_for = |pick: &dyn Fn(usize) -> bool| -> Labels {
+        if classify {
+            Labels::Classes {
+                y: (0..rows)
+                    .filter(|&r| pick(r))
+                    .map(|r| distinct.partition_point(|d| *d < y[r]) as u16)
+                    .collect(),
+                names: distinct.iter().map(|d| d.to_string()).collect(),
+            }
+        } else {
+            Labels::Values((0..rows).filter(|&r| pick(r)).map(|r| y[r]).collect())
+        }
+    };
+    if classify && distinct.len() > usize::from(u16::MAX) {
+        return Err(invalid(format!(
+            "{} distinct classes is too many",
+            distinct.len()
+        )));
+    }
+    let rows_of = |test: bool| -> Vec<f32> {
+        (0..rows)
+            .filter(|&r| is_test[r] == test)
+            .flat_map(|r| x[r * width..(r + 1) * width].iter().copied())
+            .collect()
+    };
+    let train = Table {
+        width,
+        x: rows_of(false),
+        labels: labels_for(&|r| !is_test[r]),
+    };
+    let test = Table {
+        width,
+        x: rows_of(true),
+        labels: labels_for(&|r| is_test[r]),
+    };
+    if train.rows() == 0 {
+        return Err(invalid("no training rows".into()));
+    }
+    Ok(Split {
+        name: file.to_string(),
+        train,
+        test,
+    })
+}
+
+/// Reads and parses a CSV file (see [`parse_csv`]).
+pub fn load_csv(
+    path: &Path,
+    target: &str,
+    task: Task,
+    test_fraction: f64,
+) -> Result<Split, CsvError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| CsvError::Io {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    parse_csv(&file, &text, target, task, test_fraction)
+}
+
+/// The bundled digits: 64 pixels scaled to [0, 1], 10 classes, the
+/// `split` column's 1437 training and 360 test rows (workload W2).
+pub fn digits() -> Split {
+    let mut s = parse_csv("digits.csv", DIGITS_CSV, "label", Task::Classification, 0.0)
+        .unwrap_or_else(|e| unreachable!("the bundled digits parse: {e}"));
+    for t in [&mut s.train, &mut s.test] {
+        for v in &mut t.x {
+            *v /= 16.0;
+        }
+    }
+    s.name = "digits".into();
+    s
+}
+
+fn binary_names() -> Vec<String> {
+    vec!["0".into(), "1".into()]
+}
+
+/// The four XOR points (workload W1); the held-out set is the same four.
+pub fn xor() -> Split {
+    let table = Table {
+        width: 2,
+        x: vec![0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0],
+        labels: Labels::Classes {
+            y: vec![0, 1, 1, 0],
+            names: binary_names(),
+        },
+    };
+    Split {
+        name: "xor".into(),
+        train: table.clone(),
+        test: table,
+    }
+}
+
+/// y = sin(x) on [−π, π]: 1000 random training points, 200 evenly spaced test points.
+pub fn sine(seed: u64) -> Split {
+    let mut rng = Rng::seed(seed);
+    let pi = std::f32::consts::PI;
+    let train_x: Vec<f32> = (0..1000)
+        .map(|_| (2.0 * unit_f32(&mut rng) - 1.0) * pi)
+        .collect();
+    let test_x: Vec<f32> = (0..200)
+        .map(|k| -pi + 2.0 * pi * (k as f32 + 0.5) / 200.0)
+        .collect();
+    let table = |x: Vec<f32>| Table {
+        width: 1,
+        labels: Labels::Values(x.iter().map(|v| v.sin()).collect()),
+        x,
+    };
+    Split {
+        name: "sine".into(),
+        train: table(train_x),
+        test: table(test_x),
+    }
+}
+
+/// Standard normal by Box–Muller.
+fn normal(rng: &mut Rng) -> f32 {
+    let u = unit_f32(rng).max(1e-7);
+    let v = unit_f32(rng);
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f32::consts::PI * v).cos()
+}
+
+fn binary_split(name: &str, seed: u64, point: impl Fn(&mut Rng, u16) -> (f32, f32)) -> Split {
+    let mut rng = Rng::seed(seed);
+    let mut make = |n: usize| {
+        let mut x = Vec::with_capacity(2 * n);
+        let mut y = Vec::with_capacity(n);
+        for k in 0..n {
+            let c = (k % 2) as u16;
+            let (a, b) = point(&mut rng, c);
+            x.extend([a, b]);
+            y.push(c);
+        }
+        Table {
+            width: 2,
+            x,
+            labels: Labels::Classes {
+                y,
+                names: binary_names(),
+            },
+        }
+    };
+    let train = make(1000);
+    let test = make(250);
+    Split {
+        name: name.into(),
+        train,
+        test,
+    }
+}
+
+/// Two interleaved spirals (one turn each) with Gaussian noise σ = 0.03,
+/// inside [−1, 1]²: 1000 training and 250 test points.
+pub fn spiral(seed: u64) -> Split {
+    binary_split("spiral", seed, |rng, c| {
+        let t = unit_f32(rng);
+        let angle = t * 2.0 * std::f32::consts::PI + f32::from(c) * std::f32::consts::PI;
+        let r = 0.1 + 0.85 * t;
+        (
+            r * angle.cos() + 0.03 * normal(rng),
+            r * angle.sin() + 0.03 * normal(rng),
+        )
+    })
+}
+
+/// Two interleaving half circles (scikit-learn's `make_moons`) with noise
+/// σ = 0.1: 1000 training and 250 test points.
+pub fn moons(seed: u64) -> Split {
+    binary_split("moons", seed, |rng, c| {
+        let a = unit_f32(rng) * std::f32::consts::PI;
+        let (x, y) = if c == 0 {
+            (a.cos(), a.sin())
+        } else {
+            (1.0 - a.cos(), 0.5 - a.sin())
+        };
+        (x + 0.1 * normal(rng), y + 0.1 * normal(rng))
+    })
+}
+
+/// Workload W3's synthetic data: `n` samples of 784 inputs ~ U[0, 1) with
+/// labels uniform in 0..9, and `n / 60` held-out samples (accuracy on it is
+/// chance: the labels carry no signal; this set measures throughput).
+pub fn mnist_shape(n: usize, seed: u64) -> Split {
+    let mut rng = Rng::seed(seed);
+    let mut make = |n: usize| {
+        let x: Vec<f32> = (0..n * 784).map(|_| unit_f32(&mut rng)).collect();
+        let y: Vec<u16> = (0..n)
+            .map(|_| tinytrain::rng::below(&mut rng, 10) as u16)
+            .collect();
+        Table {
+            width: 784,
+            x,
+            labels: Labels::Classes {
+                y,
+                names: (0..10).map(|d| d.to_string()).collect(),
+            },
+        }
+    };
+    let train = make(n);
+    let test = make((n / 60).max(1));
+    Split {
+        name: "mnist-shape".into(),
+        train,
+        test,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_has_the_documented_split() {
+        let d = digits();
+        assert_eq!((d.train.rows(), d.test.rows()), (1437, 360));
+        assert_eq!(d.train.width, 64);
+        assert_eq!(d.train.classes(), 10);
+        assert!(d.train.x.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn csv_errors_name_line_and_column() {
+        let e = parse_csv("f.csv", "a,b,y\n1,2,0\n1,x,1\n", "y", Task::Auto, 0.2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.csv line 3, column 2: \"x\" is not a number"
+        );
+        let e = parse_csv("f.csv", "a,b,y\n1,2\n", "y", Task::Auto, 0.2).unwrap_err();
+        assert_eq!(e.to_string(), "f.csv line 2: expected 3 columns, found 2");
+        let e = parse_csv("f.csv", "a,b,y\n1,NaN,0\n", "y", Task::Auto, 0.2).unwrap_err();
+        assert!(e.to_string().contains("line 2, column 2"), "{e}");
+        let e = parse_csv("f.csv", "a,b,y\n1,2,0\n", "z", Task::Auto, 0.2).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.csv: no column named \"z\" (columns: a, b, y)"
+        );
+    }
+
+    #[test]
+    fn csv_classes_are_mapped_in_ascending_order() {
+        let s = parse_csv("f", "a,y\n1,7\n2,3\n3,7\n4,3\n5,5\n", "y", Task::Auto, 0.2).unwrap();
+        assert_eq!(s.train.rows(), 4);
+        assert_eq!(s.test.rows(), 1);
+        match &s.train.labels {
+            Labels::Classes { y, names } => {
+                assert_eq!(y, &[2, 0, 2, 0]);
+                assert_eq!(names, &["3", "5", "7"]);
+            }
+            Labels::Values(_) => panic!("expected classes"),
+        }
+        let t = s.train.to_train_set::<4, 10>(LossKind::SoftmaxCe).unwrap();
+        assert_eq!(t.x[1], [2.0, 0.0, 0.0, 0.0]);
+        assert!(s.train.to_train_set::<4, 2>(LossKind::SoftmaxCe).is_err());
+    }
+}

@@ -1,0 +1,258 @@
+//! Moving weights in and out: the core's weight blob, PyTorch-compatible
+//! `safetensors`, and Rust source for firmware.
+//!
+//! safetensors files use the names and layout of an `nn.Sequential` of
+//! `nn.Linear` layers with an activation module after each hidden layer:
+//! layer k is `"{2k}.weight"` (shape `[out, in]`, row-major, F32) and
+//! `"{2k}.bias"` (`[out]`). On import any `<prefix>.weight`/`<prefix>.bias`
+//! pairs are accepted, ordered by their prefix in natural order (`0 < 2 <
+//! 10`, `fc1 < fc2`), so `state_dict()`s of common PyTorch MLPs load as is.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use tinytrain::Model;
+
+use crate::nets::NetInfo;
+
+/// Metadata key naming the compiled-in network that wrote a file.
+pub const NET_KEY: &str = "tinytrain_net";
+
+/// The model as a safetensors file (F32, PyTorch `nn.Linear` layout).
+pub fn to_safetensors<N: Model>(net: &N, name: &str) -> Result<Vec<u8>, String> {
+    let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+    for l in 0..N::LAYERS {
+        let Some(v) = net.layer(l) else { continue };
+        let bytes = |s: &[f32]| s.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        tensors.push((
+            format!("{}.weight", 2 * l),
+            bytes(v.w),
+            vec![v.outputs, v.inputs],
+        ));
+        tensors.push((format!("{}.bias", 2 * l), bytes(v.b), vec![v.outputs]));
+    }
+    let views = tensors
+        .iter()
+        .map(|(n, b, s)| {
+            TensorView::new(Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let meta = HashMap::from([
+        (NET_KEY.to_string(), name.to_string()),
+        ("format".to_string(), "pt".to_string()),
+    ]);
+    safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| format!("safetensors: {e}"))
+}
+
+/// Orders names like a person would: digit runs compare as numbers.
+fn natural_key(s: &str) -> Vec<(u8, u64, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_ascii_digit() {
+            let mut n = 0u64;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                n = n.saturating_mul(10).saturating_add(u64::from(d));
+                chars.next();
+            }
+            out.push((0, n, String::new()));
+        } else {
+            let mut t = String::new();
+            while let Some(&c) = chars.peek().filter(|c| !c.is_ascii_digit()) {
+                t.push(c);
+                chars.next();
+            }
+            out.push((1, 0, t));
+        }
+    }
+    out
+}
+
+/// The network name stored in a safetensors file's metadata, if any.
+pub fn safetensors_net_name(bytes: &[u8]) -> Option<String> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).ok()?;
+    meta.metadata().as_ref()?.get(NET_KEY).cloned()
+}
+
+/// Loads a safetensors file into `net`; all or nothing. Errors name the
+/// tensor and what is wrong with it.
+pub fn load_safetensors<N: Model>(net: &mut N, bytes: &[u8]) -> Result<(), String> {
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
+    let mut prefixes: Vec<String> = st
+        .names()
+        .into_iter()
+        .filter_map(|n| n.strip_suffix(".weight").map(str::to_string))
+        .collect();
+    prefixes.sort_by_key(|p| natural_key(p));
+    if prefixes.len() != N::LAYERS {
+        return Err(format!(
+            "the file has {} weight tensors ({}) but the network has {} layers",
+            prefixes.len(),
+            prefixes.join(", "),
+            N::LAYERS
+        ));
+    }
+    let mut staged = tinytrain::host::boxed::<N>();
+    for (l, p) in prefixes.iter().enumerate() {
+        let Some(dst) = staged.layer_mut(l) else {
+            continue;
+        };
+        let (out, inp) = (dst.outputs, dst.inputs);
+        for (suffix, shape, slot) in [
+            ("weight", vec![out, inp], dst.w),
+            ("bias", vec![out], dst.b),
+        ] {
+            let name = format!("{p}.{suffix}");
+            let t = st
+                .tensor(&name)
+                .map_err(|_| format!("tensor {name} is missing"))?;
+            if t.dtype() != Dtype::F32 {
+                return Err(format!(
+                    "tensor {name} is {:?}; only F32 is supported",
+                    t.dtype()
+                ));
+            }
+            if t.shape() != shape.as_slice() {
+                return Err(format!(
+                    "tensor {name} has shape {:?}, layer {l} needs {shape:?}",
+                    t.shape()
+                ));
+            }
+            for (v, c) in slot.iter_mut().zip(t.data().chunks_exact(4)) {
+                *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+    }
+    if !staged.is_finite() {
+        return Err("the file holds NaN or infinite weights".into());
+    }
+    net.copy_from(&staged);
+    Ok(())
+}
+
+/// Formats an f32 so that it reads back as the same bits in Rust source.
+fn lit(v: f32) -> String {
+    // `{:?}` prints the shortest string that round-trips, always with a
+    // decimal point or exponent, so it is a valid f32 literal.
+    format!("{v:?}")
+}
+
+/// Rust source defining `pub static {ident}: {type} = …;` holding the
+/// weights, for firmware to `include!`: the model then lives in flash and
+/// needs no RAM for weights.
+pub fn to_rust<N: Model>(net: &N, info: &NetInfo, ident: &str) -> String {
+    let mut types = Vec::new();
+    let mut values = Vec::new();
+    for l in 0..N::LAYERS {
+        let Some(v) = net.layer(l) else { continue };
+        let act = match v.activation {
+            "identity" => "Identity",
+            "relu" => "Relu",
+            "leaky_relu" => "LeakyRelu",
+            "sigmoid" => "Sigmoid",
+            _ => "Tanh",
+        };
+        types.push(format!(
+            "tinytrain::Dense<{}, {}, tinytrain::{act}>",
+            v.inputs, v.outputs
+        ));
+        let mut s = String::from("tinytrain::Dense::from_parts(\n    [\n");
+        for row in v.w.chunks_exact(v.inputs) {
+            let cells: Vec<String> = row.iter().map(|&x| lit(x)).collect();
+            let _ = writeln!(s, "        [{}],", cells.join(", "));
+        }
+        let cells: Vec<String> = v.b.iter().map(|&x| lit(x)).collect();
+        let _ = write!(s, "    ],\n    [{}],\n)", cells.join(", "));
+        values.push(s);
+    }
+    // Nest as the `mlp!` macro does: Seq<first, Seq<second, last>>.
+    let mut ty = types.pop().unwrap_or_default();
+    let mut value = values.pop().unwrap_or_default();
+    while let (Some(t), Some(v)) = (types.pop(), values.pop()) {
+        ty = format!("tinytrain::Seq<{t}, {ty}>");
+        value = format!("tinytrain::Seq::from_parts(\n{v},\n{value},\n)");
+    }
+    format!(
+        "// Weights of the tinytrain network `{name}` ({shape}), {params} parameters.\n\
+         // Written by `tinytrain-sim export --rust`; include it with `include!`.\n\
+         // Shape hash {hash:#010x} (the same as `<{type_name} as tinytrain::Model>::SHAPE_HASH`).\n\
+         #[rustfmt::skip]\n\
+         #[allow(clippy::excessive_precision, clippy::approx_constant)]\n\
+         pub static {ident}: {ty} = {value};\n",
+        name = info.name,
+        shape = info.shape,
+        params = N::PARAMS,
+        hash = N::SHAPE_HASH,
+        type_name = info.type_name,
+    )
+}
+
+/// Writes `bytes` to `path` through `path.tmp` and a rename, so that a
+/// failed or interrupted run never leaves a half-written file in place of a
+/// previous one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// True if `path` names a safetensors file (by extension).
+pub fn is_safetensors(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::{self, Digits};
+    use tinytrain::{init_seeded, Init};
+
+    #[test]
+    fn safetensors_round_trip_is_bit_exact() {
+        let mut a = tinytrain::host::boxed::<Digits>();
+        init_seeded(&mut *a, Init::PyTorchDefault, 3);
+        let bytes = to_safetensors(&*a, "digits").unwrap();
+        assert_eq!(safetensors_net_name(&bytes).as_deref(), Some("digits"));
+        let mut b = tinytrain::host::boxed::<Digits>();
+        load_safetensors(&mut *b, &bytes).unwrap();
+        assert_eq!(a, b);
+        let mut wrong = tinytrain::host::boxed::<nets::DigitsLarge>();
+        let e = load_safetensors(&mut *wrong, &bytes).unwrap_err();
+        assert!(e.contains("2 weight tensors"), "{e}");
+        let mut small = tinytrain::host::boxed::<nets::DigitsSmall>();
+        let e = load_safetensors(&mut *small, &bytes).unwrap_err();
+        assert!(e.contains("0.weight has shape [32, 64]"), "{e}");
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["10", "2", "0", "fc2", "fc10", "fc1"];
+        v.sort_by_key(|p| natural_key(p));
+        assert_eq!(v, ["0", "2", "10", "fc1", "fc2", "fc10"]);
+    }
+
+    #[test]
+    fn float_literals_round_trip() {
+        for v in [
+            0.1f32,
+            -0.0,
+            1.0,
+            1e-7,
+            3.402_823_5e38,
+            -1.175_494_4e-38,
+            0.333_333_34,
+        ] {
+            assert_eq!(lit(v).parse::<f32>().unwrap().to_bits(), v.to_bits());
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Host simulator for `tinytrain`: the same const-generic networks, trained
+//! with threads on a workstation, evaluated, benchmarked and exchanged with
+//! PyTorch. See `README.md` in this folder for the command line.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod data;
+pub mod exchange;
+pub mod nets;
+pub mod parallel;
+pub mod peak;
+pub mod plot;
+mod sync;
+
+pub use parallel::{EpochEnd, Order, ParallelTrainer, TrainSet};

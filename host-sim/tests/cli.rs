@@ -1,0 +1,447 @@
+//! The `tinytrain-sim` binary end to end: training, saving and loading,
+//! bad input, PyTorch exchange, Rust export and the bench JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tinytrain::{Model, Network};
+use tinytrain_sim::nets::{Digits, LossKind};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tinytrain-sim");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs a command that must fail; returns its stderr, checked to be one
+/// `error:` line and no panic.
+fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{args:?} should fail with 1; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tinytrain-sim-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// "final: train loss L acc A% | held-out loss L acc A%" → held-out (loss, acc%).
+fn held_out(stdout: &str) -> (f32, f32) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("final:"))
+        .expect("a final line");
+    let held = line.split("held-out").nth(1).unwrap();
+    let words: Vec<&str> = held.split_whitespace().collect();
+    let loss = words[1].parse().unwrap();
+    let acc = words
+        .get(3)
+        .map_or(0.0, |a| a.trim_end_matches('%').parse().unwrap());
+    (loss, acc)
+}
+
+#[test]
+fn xor_trains_to_convergence() {
+    let out = ok(&[
+        "train",
+        "--data",
+        "xor",
+        "--epochs",
+        "3000",
+        "--threads",
+        "2",
+    ]);
+    let (loss, acc) = held_out(&out);
+    assert!(loss < 0.01, "{out}");
+    assert_eq!(acc, 100.0, "{out}");
+}
+
+#[test]
+fn digits_reaches_94_percent_and_round_trips_through_save_and_load() {
+    let dir = temp_dir("digits");
+    let model = dir.join("digits.bin");
+    let out = ok(&[
+        "train",
+        "--epochs",
+        "8",
+        "--momentum",
+        "0.9",
+        "--threads",
+        "3",
+        "--save",
+        s(&model),
+        "--plot",
+        s(&dir.join("curves.svg")),
+    ]);
+    let (_, acc) = held_out(&out);
+    assert!(acc >= 94.0, "held-out accuracy {acc}%:\n{out}");
+    assert!(std::fs::read_to_string(dir.join("curves.svg"))
+        .unwrap()
+        .contains("<svg"));
+    assert!(!dir.join("digits.bin.tmp").exists());
+
+    // eval finds the network from the blob and reports the same accuracy.
+    let eval = ok(&["eval", "--load", s(&model)]);
+    let line = eval
+        .lines()
+        .find(|l| l.trim_start().starts_with("held-out:"))
+        .unwrap();
+    assert!(line.contains(&format!("{acc:5.1}%")), "{line} vs {acc}");
+    assert!(eval.contains("confusion matrix"));
+
+    // Continue training from it.
+    let more = ok(&[
+        "train",
+        "--load",
+        s(&model),
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    assert!(more.contains("continuing from the loaded model"), "{more}");
+
+    // A blob for another network is a clear error.
+    let e = fails(&["eval", "--load", s(&model), "--net", "digits-small"]);
+    assert!(
+        e.contains("does not match") || e.contains("different network"),
+        "{e}"
+    );
+    let e = fails(&["train", "--load", s(&model), "--net", "mnist"]);
+    assert!(e.contains("does not match"), "{e}");
+
+    // A failed run leaves the saved model alone.
+    let before = std::fs::read(&model).unwrap();
+    fails(&["train", "--lr", "100", "--save", s(&model)]);
+    fails(&[
+        "train",
+        "--plot",
+        s(&dir.join("c.png")),
+        "--save",
+        s(&model),
+    ]);
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+
+    // A corrupted blob is refused.
+    let mut bad = before.clone();
+    bad[20] ^= 1;
+    std::fs::write(dir.join("bad.bin"), bad).unwrap();
+    let e = fails(&["eval", "--load", s(&dir.join("bad.bin"))]);
+    assert!(e.contains("CRC"), "{e}");
+}
+
+#[test]
+fn csv_training_and_errors() {
+    let dir = temp_dir("csv");
+    // y = 2a - b + 0.5, regression; and a classification copy.
+    let mut text = String::from("a,b,y,cls\n");
+    for k in 0..200 {
+        let a = (k % 17) as f32 / 17.0;
+        let b = (k % 7) as f32 / 7.0;
+        text += &format!("{a},{b},{},{}\n", 2.0 * a - b + 0.5, u8::from(a > b));
+    }
+    let good = dir.join("good.csv");
+    std::fs::write(&good, &text).unwrap();
+    let out = ok(&[
+        "train",
+        "--csv",
+        s(&good),
+        "--target",
+        "y",
+        "--epochs",
+        "60",
+        "--threads",
+        "2",
+    ]);
+    assert!(out.contains("csv8-reg"), "{out}");
+    let (loss, _) = held_out(&out);
+    assert!(loss < 0.05, "{out}");
+    let out = ok(&[
+        "train",
+        "--csv",
+        s(&good),
+        "--target",
+        "cls",
+        "--epochs",
+        "40",
+    ]);
+    assert!(out.contains("csv8-cls"), "{out}");
+
+    let write = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let bad = write("bad.csv", "a,b,y\n1,2,3\n4,abc,6\n");
+    let e = fails(&["train", "--csv", s(&bad), "--target", "y"]);
+    assert!(
+        e.contains("line 3, column 2: \"abc\" is not a number"),
+        "{e}"
+    );
+    let nan = write("nan.csv", "a,b,y\n1,2,3\n4,5,NaN\n");
+    let e = fails(&["train", "--csv", s(&nan), "--target", "y"]);
+    assert!(
+        e.contains("line 3, column 3") && e.contains("not a finite number"),
+        "{e}"
+    );
+    let short = write("short.csv", "a,b,y\n1,2,3\n4,5\n");
+    let e = fails(&["train", "--csv", s(&short), "--target", "y"]);
+    assert!(e.contains("line 3: expected 3 columns, found 2"), "{e}");
+    let e = fails(&["train", "--csv", s(&good), "--target", "nope"]);
+    assert!(e.contains("no column named \"nope\""), "{e}");
+    let e = fails(&[
+        "train",
+        "--csv",
+        s(&dir.join("missing.csv")),
+        "--target",
+        "y",
+    ]);
+    assert!(
+        e.contains("cannot read") && e.contains("missing.csv"),
+        "{e}"
+    );
+    let e = fails(&["eval", "--load", s(&dir.join("missing.bin"))]);
+    assert!(e.contains("cannot read"), "{e}");
+}
+
+#[derive(serde::Deserialize)]
+struct TorchRef {
+    held_out_correct: u32,
+    held_out_rows: u32,
+    first_inputs: Vec<Vec<f32>>,
+    first_logits: Vec<Vec<f32>>,
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn safetensors_written_by_pytorch_load_and_compute_the_same_logits() {
+    let r: TorchRef =
+        serde_json::from_str(&std::fs::read_to_string(fixture("digits_torch.json")).unwrap())
+            .unwrap();
+    let bytes = std::fs::read(fixture("digits_torch.safetensors")).unwrap();
+    let mut net = tinytrain::host::boxed::<Digits>();
+    tinytrain_sim::exchange::load_safetensors(&mut *net, &bytes).unwrap();
+    let mut scratch = <Digits as Model>::SCRATCH;
+    for (x, want) in r.first_inputs.iter().zip(&r.first_logits) {
+        let x: [f32; 64] = x.as_slice().try_into().unwrap();
+        let got = net.forward(&x, &mut scratch);
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-4, "{got:?} vs {want:?}");
+        }
+    }
+    let mut test = tinytrain_sim::data::digits()
+        .test
+        .to_train_set::<64, 10>(LossKind::SoftmaxCe)
+        .unwrap();
+    let stats = tinytrain::evaluate(
+        &*net,
+        &mut scratch,
+        &mut test,
+        &tinytrain::SoftmaxCrossEntropy,
+    )
+    .unwrap();
+    assert_eq!(
+        (stats.correct, stats.samples),
+        (r.held_out_correct, r.held_out_rows)
+    );
+
+    // Through the command line: recognised without --net, fine-tuned, and
+    // written back as safetensors with the same names and shapes.
+    let dir = temp_dir("torch");
+    let out_file = dir.join("tuned.safetensors");
+    ok(&["eval", "--load", s(&fixture("digits_torch.safetensors"))]);
+    ok(&[
+        "train",
+        "--load",
+        s(&fixture("digits_torch.safetensors")),
+        "--epochs",
+        "1",
+        "--save",
+        s(&out_file),
+    ]);
+    let tuned = std::fs::read(&out_file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&tuned).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().cloned().collect();
+    names.sort();
+    assert_eq!(names, ["0.bias", "0.weight", "2.bias", "2.weight"]);
+    assert_eq!(st.tensor("0.weight").unwrap().shape(), [32, 64]);
+    assert_eq!(st.tensor("2.weight").unwrap().shape(), [10, 32]);
+}
+
+#[test]
+fn exported_rust_source_compiles_and_computes_the_same_outputs() {
+    let dir = temp_dir("export");
+    let model = dir.join("m.bin");
+    ok(&[
+        "train",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--save",
+        s(&model),
+    ]);
+    let crate_dir = dir.join("fw");
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    ok(&[
+        "export",
+        "--load",
+        s(&model),
+        "--rust",
+        s(&crate_dir.join("src/model.rs")),
+        "--name",
+        "DIGITS",
+    ]);
+
+    // What the simulator computes for a few held-out rows.
+    let mut net = tinytrain::host::boxed::<Digits>();
+    tinytrain::blob::load(&mut *net, &std::fs::read(&model).unwrap()).unwrap();
+    let test = tinytrain_sim::data::digits().test;
+    let mut scratch = <Digits as Model>::SCRATCH;
+    let mut rows = String::new();
+    let mut expected = String::new();
+    for r in 0..5 {
+        let x: [f32; 64] = test.x[r * 64..(r + 1) * 64].try_into().unwrap();
+        let y = net.forward(&x, &mut scratch);
+        rows += &format!("{x:?},\n");
+        expected += &format!(
+            "{}\n",
+            y.iter()
+                .map(|v| v.to_bits().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core");
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"fw\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\n\
+             tinytrain = {{ path = {:?} }}\n\n[workspace]\n",
+            core.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        crate_dir.join("src/main.rs"),
+        format!(
+            "use tinytrain::{{Model, Network}};\ninclude!(\"model.rs\");\n\
+             const ROWS: [[f32; 64]; 5] = [{rows}];\n\
+             fn main() {{\n    let mut s = <tinytrain::Seq<tinytrain::Dense<64, 32, tinytrain::Relu>, tinytrain::Dense<32, 10, tinytrain::Identity>> as Model>::SCRATCH;\n\
+             for x in &ROWS {{\n        let y = DIGITS.forward(x, &mut s);\n\
+             println!(\"{{}}\", y.iter().map(|v| v.to_bits().to_string()).collect::<Vec<_>>().join(\" \"));\n    }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["run", "--quiet", "--offline", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
+#[test]
+fn bench_writes_well_formed_json_and_svg() {
+    let dir = temp_dir("bench");
+    let json = dir.join("bench.json");
+    let svg = dir.join("bench.svg");
+    let out = ok(&[
+        "bench",
+        "--quick",
+        "--threads",
+        "2",
+        "--peak-gflops",
+        "100",
+        "--json",
+        s(&json),
+        "--svg",
+        s(&svg),
+    ]);
+    assert!(out.contains("| W3 | 2 |"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6, "W1..W3 at 1 and 2 threads");
+    for (row, (w, t)) in rows.iter().zip([
+        ("W1", 1),
+        ("W1", 2),
+        ("W2", 1),
+        ("W2", 2),
+        ("W3", 1),
+        ("W3", 2),
+    ]) {
+        assert_eq!(row["workload"], w);
+        assert_eq!(row["threads"], t);
+        let sps = row["samples_per_s"].as_f64().unwrap();
+        assert!(sps > 0.0 && sps.is_finite());
+        let speedup = row["speedup"].as_f64().unwrap();
+        if t == 1 {
+            assert_eq!(speedup, 1.0);
+        }
+        assert!((row["efficiency"].as_f64().unwrap() - speedup / t as f64).abs() < 1e-9);
+        assert!(row["percent_of_peak"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(v["peak_gflops"][1][1], 200.0);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    let e = fails(&["bench", "--quick", "--threads", "0"]);
+    assert!(e.contains("threads"), "{e}");
+}
+
+#[test]
+fn help_lists_the_networks_and_explains_fixed_shapes() {
+    let out = ok(&["train", "--help"]);
+    assert!(
+        out.contains("const generics") && out.contains("--csv"),
+        "{out}"
+    );
+    assert!(
+        out.contains("digits-large") && out.contains("784-128-64-10"),
+        "{out}"
+    );
+    let nets = ok(&["nets"]);
+    for n in tinytrain_sim::nets::NETS {
+        assert!(nets.contains(n.name), "{n:?}");
+    }
+}

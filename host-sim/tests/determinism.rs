@@ -1,0 +1,136 @@
+//! Weights after training are bit-identical for every thread count and
+//! identical to training with `tinytrain::Trainer` directly.
+
+use std::ops::ControlFlow;
+
+use tinytrain::{
+    init_seeded, EpochStats, Gradients, Init, Model, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy,
+    Trainer, Velocity,
+};
+use tinytrain_sim::nets::{Digits, LossKind};
+use tinytrain_sim::{data, Order, ParallelTrainer, TrainSet};
+
+fn bits<N: Model>(net: &N) -> Vec<u32> {
+    (0..N::LAYERS)
+        .flat_map(|l| {
+            let v = net.layer(l).unwrap();
+            v.w.iter()
+                .chain(v.b)
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn start() -> Box<Digits> {
+    let mut net = tinytrain::host::boxed::<Digits>();
+    init_seeded(&mut *net, Init::PyTorchDefault, 5);
+    net
+}
+
+/// The reference: the core's own single-threaded loop.
+fn with_core(
+    set: &TrainSet<64, 10>,
+    cfg: SgdConfig,
+    batch: usize,
+    epochs: u32,
+) -> (Vec<u32>, Vec<EpochStats>) {
+    let mut net = start();
+    let mut data = set.clone();
+    let mut scratch = <Digits as Model>::SCRATCH;
+    let mut grads = Box::new(Gradients::<Digits>::ZERO);
+    let mut velocity = Box::new(Velocity::<Digits>::ZERO);
+    let sgd = Sgd::new(cfg).unwrap();
+    let mut t = if cfg.momentum != 0.0 {
+        Trainer::with_momentum(
+            &mut *net,
+            &mut scratch,
+            &mut *grads,
+            &mut *velocity,
+            SoftmaxCrossEntropy,
+            sgd,
+        )
+    } else {
+        Trainer::new(
+            &mut *net,
+            &mut scratch,
+            &mut *grads,
+            SoftmaxCrossEntropy,
+            sgd,
+        )
+        .unwrap()
+    };
+    let mut order = vec![0u32; set.len()];
+    let mut rng = Rng::seed(99);
+    let stats = (0..epochs)
+        .map(|_| t.epoch(&mut data, &mut order, batch, &mut rng).unwrap())
+        .collect();
+    (bits(&*net), stats)
+}
+
+fn with_threads(
+    set: &TrainSet<64, 10>,
+    cfg: SgdConfig,
+    batch: usize,
+    epochs: u32,
+    threads: usize,
+) -> (Vec<u32>, Vec<EpochStats>) {
+    let sgd = Sgd::new(cfg).unwrap();
+    let mut t = ParallelTrainer::new(start(), SoftmaxCrossEntropy, sgd, threads).unwrap();
+    let mut rng = Rng::seed(99);
+    let mut stats = Vec::new();
+    t.train(
+        set,
+        batch,
+        epochs,
+        Order::Shuffled,
+        &mut rng,
+        |_| {},
+        |e| {
+            stats.push(e.stats);
+            ControlFlow::Continue(())
+        },
+    )
+    .unwrap();
+    assert_eq!(t.epochs_done(), epochs);
+    (bits(t.net()), stats)
+}
+
+fn check(cfg: SgdConfig, batch: usize, epochs: u32) {
+    let set = data::digits()
+        .train
+        .to_train_set::<64, 10>(LossKind::SoftmaxCe)
+        .unwrap();
+    let (reference, ref_stats) = with_core(&set, cfg, batch, epochs);
+    assert_ne!(reference, bits(&*start()), "training must move the weights");
+    for threads in [1, 2, 3, 8] {
+        let (got, stats) = with_threads(&set, cfg, batch, epochs, threads);
+        let differ = got.iter().zip(&reference).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ, 0,
+            "{threads} threads: {differ} weights differ from tinytrain::Trainer"
+        );
+        for (a, b) in stats.iter().zip(&ref_stats) {
+            assert_eq!(
+                (a.samples, a.correct, a.loss_sum.to_bits()),
+                (b.samples, b.correct, b.loss_sum.to_bits())
+            );
+        }
+    }
+}
+
+#[test]
+fn plain_sgd_is_bit_identical_for_1_2_3_8_threads_and_the_core() {
+    check(SgdConfig::new(0.05), 32, 3);
+}
+
+#[test]
+fn momentum_clipping_and_an_odd_batch_are_bit_identical_too() {
+    let cfg = SgdConfig {
+        momentum: 0.9,
+        clip_norm: Some(0.5),
+        weight_decay: 1e-4,
+        ..SgdConfig::new(0.02)
+    };
+    check(cfg, 19, 2);
+}
