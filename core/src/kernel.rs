@@ -5,32 +5,32 @@
 //! exact bits of every result, is the same on every target. Lengths are
 //! checked by the callers' types; these functions only zip what they get.
 
-/// Partial sums per dot product: eight independent chains, so the loop
-/// vectorises (8 lanes of AVX, 2×4 of SSE/NEON) and pipelines on scalar FPUs.
-const LANES: usize = 8;
+/// Partial sums per dot product: four independent chains, so the loop
+/// vectorises (SSE, NEON) and pipelines on a scalar FPU without spilling
+/// (two rows × four sums + four inputs fit a Cortex-M4F's 32 registers).
+const LANES: usize = 4;
 
-use wide::f32x8;
+use wide::f32x4;
 
-/// The fixed reduction of [`dot`]: the eight lanes halves first, then
-/// quarters, then the pair (the order a vector unit reduces in), then the tail.
+/// The fixed reduction of [`dot`]: lanes (0 + 2) + (1 + 3), the order a
+/// vector unit reduces in, then the tail.
 #[inline(always)]
-fn reduce(acc: f32x8, tail: f32) -> f32 {
+fn reduce(acc: f32x4, tail: f32) -> f32 {
     let acc = acc.to_array();
-    let h: [f32; 4] = core::array::from_fn(|k| acc[k] + acc[k + 4]);
-    ((h[0] + h[2]) + (h[1] + h[3])) + tail
+    ((acc[0] + acc[2]) + (acc[1] + acc[3])) + tail
 }
 
-/// Σ a\[k\]·b\[k\], summed in eight interleaved partial sums combined as a
-/// fixed tree (halves, then quarters, then pairs), then the tail in order.
+/// Σ a\[k\]·b\[k\], summed in four interleaved partial sums combined as a
+/// fixed tree ((0 + 2) + (1 + 3)), then the tail in order.
 /// Same bits on every target.
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ca, ta) = a.as_chunks::<LANES>();
     let (cb, tb) = b.as_chunks::<LANES>();
-    let mut acc = f32x8::ZERO;
+    let mut acc = f32x4::ZERO;
     for (x, y) in ca.iter().zip(cb) {
         // Lane-wise multiply then add: never fused, so every target rounds alike.
-        acc += f32x8::from(*x) * f32x8::from(*y);
+        acc += f32x4::from(*x) * f32x4::from(*y);
     }
     let mut tail = 0.0f32;
     for (x, y) in ta.iter().zip(tb) {
@@ -46,11 +46,11 @@ fn dot2(r0: &[f32], r1: &[f32], x: &[f32]) -> [f32; 2] {
     let (c0, t0) = r0.as_chunks::<LANES>();
     let (c1, t1) = r1.as_chunks::<LANES>();
     let (cx, tx) = x.as_chunks::<LANES>();
-    let (mut a0, mut a1) = (f32x8::ZERO, f32x8::ZERO);
+    let (mut a0, mut a1) = (f32x4::ZERO, f32x4::ZERO);
     for ((w0, w1), xc) in c0.iter().zip(c1).zip(cx) {
-        let xv = f32x8::from(*xc);
-        a0 += f32x8::from(*w0) * xv;
-        a1 += f32x8::from(*w1) * xv;
+        let xv = f32x4::from(*xc);
+        a0 += f32x4::from(*w0) * xv;
+        a1 += f32x4::from(*w1) * xv;
     }
     let (mut s0, mut s1) = (0.0f32, 0.0f32);
     for ((w0, w1), xi) in t0.iter().zip(t1).zip(tx) {
@@ -101,15 +101,15 @@ pub fn matvec(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// `y[k] += a·x[k]` for every k (an axpy), eight lanes at a time.
+/// `y[k] += a·x[k]` for every k (an axpy), four lanes at a time.
 /// Element-wise, so its result does not depend on the vector width.
 #[inline(always)]
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     let (cy, ty) = y.as_chunks_mut::<LANES>();
     let (cx, tx) = x.as_chunks::<LANES>();
-    let av = f32x8::splat(a);
+    let av = f32x4::splat(a);
     for (yc, xc) in cy.iter_mut().zip(cx) {
-        *yc = (f32x8::from(*yc) + av * f32x8::from(*xc)).to_array();
+        *yc = (f32x4::from(*yc) + av * f32x4::from(*xc)).to_array();
     }
     for (yi, &xi) in ty.iter_mut().zip(tx) {
         *yi += a * xi;
@@ -123,11 +123,11 @@ fn axpy2(y0: &mut [f32], a0: f32, y1: &mut [f32], a1: f32, x: &[f32]) {
     let (c0, t0) = y0.as_chunks_mut::<LANES>();
     let (c1, t1) = y1.as_chunks_mut::<LANES>();
     let (cx, tx) = x.as_chunks::<LANES>();
-    let (v0, v1) = (f32x8::splat(a0), f32x8::splat(a1));
+    let (v0, v1) = (f32x4::splat(a0), f32x4::splat(a1));
     for ((y0, y1), xc) in c0.iter_mut().zip(c1.iter_mut()).zip(cx) {
-        let xv = f32x8::from(*xc);
-        *y0 = (f32x8::from(*y0) + v0 * xv).to_array();
-        *y1 = (f32x8::from(*y1) + v1 * xv).to_array();
+        let xv = f32x4::from(*xc);
+        *y0 = (f32x4::from(*y0) + v0 * xv).to_array();
+        *y1 = (f32x4::from(*y1) + v1 * xv).to_array();
     }
     for ((y0, y1), &xi) in t0.iter_mut().zip(t1.iter_mut()).zip(tx) {
         *y0 += a0 * xi;
@@ -142,10 +142,10 @@ fn axpy_twice(y: &mut [f32], a0: f32, x0: &[f32], a1: f32, x1: &[f32]) {
     let (cy, ty) = y.as_chunks_mut::<LANES>();
     let (c0, t0) = x0.as_chunks::<LANES>();
     let (c1, t1) = x1.as_chunks::<LANES>();
-    let (v0, v1) = (f32x8::splat(a0), f32x8::splat(a1));
+    let (v0, v1) = (f32x4::splat(a0), f32x4::splat(a1));
     for ((yc, x0), x1) in cy.iter_mut().zip(c0).zip(c1) {
-        let t = f32x8::from(*yc) + v0 * f32x8::from(*x0);
-        *yc = (t + v1 * f32x8::from(*x1)).to_array();
+        let t = f32x4::from(*yc) + v0 * f32x4::from(*x0);
+        *yc = (t + v1 * f32x4::from(*x1)).to_array();
     }
     for ((yi, &p), &q) in ty.iter_mut().zip(t0).zip(t1) {
         *yi = (*yi + a0 * p) + a1 * q;
