@@ -247,6 +247,32 @@ impl Update {
         // NaN iff some u or new weight is NaN or infinite.
         check == 0.0
     }
+
+    /// Commits a direction from [`Update::direction`]: `w −= lr·u` and, with
+    /// momentum, `v = u`.
+    #[inline]
+    pub fn commit(&self, w: &mut [f32], u: &[f32], v: Option<&mut [f32]>) {
+        // w + (−lr)·u rounds exactly as w − lr·u.
+        axpy(w, -self.lr, u);
+        if let Some(v) = v {
+            if self.momentum != 0.0 {
+                v.copy_from_slice(u);
+            }
+        }
+    }
+}
+
+/// Pass 1 of a step over a weight matrix (`inputs` per row): every element
+/// times `inv`, and Σ g² summed per row from zero, the row sums then added in
+/// row order. Rows are independent, so threads can compute disjoint rows'
+/// sums ([`scale_sum_sq`] per row) and add them in order for the same bits.
+#[inline]
+pub fn mean_sq_rows(w: &mut [f32], inputs: usize, inv: f32) -> f32 {
+    let mut acc = 0.0f32;
+    for row in w.chunks_exact_mut(inputs.max(1)) {
+        acc += scale_sum_sq(row, inv);
+    }
+    acc
 }
 
 /// `v[k] *= s` for every k, then Σ v² in order.

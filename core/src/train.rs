@@ -318,35 +318,22 @@ impl Sgd {
             let Some(g) = grads.sum.layer_mut(l) else {
                 continue;
             };
-            sq += kernel::scale_sum_sq(g.w, inv) + kernel::scale_sum_sq(g.b, inv);
+            sq += kernel::mean_sq_rows(g.w, g.inputs, inv) + kernel::scale_sum_sq(g.b, inv);
         }
-        if !sq.is_finite() {
-            return Err(Error::NonFinite("gradient"));
-        }
-        let scale = clip_scale(self.cfg.clip_norm, sq);
+        let rule = self.update_rule(sq)?;
         // Pass 2: the update u (clip, decay, momentum) into the gradient store,
         // checking that it and the new weights are finite. Nothing else moves.
-        let rule = kernel::Update {
-            scale,
-            decay: self.cfg.weight_decay,
-            momentum,
-            lr: self.lr,
-        };
         let mut finite = true;
         for l in 0..N::LAYERS {
             let (Some(g), Some(p)) = (grads.sum.layer_mut(l), net.layer(l)) else {
                 continue;
             };
-            match velocity.as_deref().and_then(|v| v.0.layer(l)) {
-                Some(v) if momentum != 0.0 => {
-                    finite &= rule.direction(g.w, p.w, Some(v.w));
-                    finite &= rule.direction(g.b, p.b, Some(v.b));
-                }
-                _ => {
-                    finite &= rule.direction(g.w, p.w, None);
-                    finite &= rule.direction(g.b, p.b, None);
-                }
-            }
+            let v = velocity
+                .as_deref()
+                .filter(|_| momentum != 0.0)
+                .and_then(|v| v.0.layer(l));
+            finite &= rule.direction(g.w, p.w, v.map(|v| v.w));
+            finite &= rule.direction(g.b, p.b, v.map(|v| v.b));
         }
         if !finite {
             return Err(Error::NonFinite("update"));
@@ -356,19 +343,45 @@ impl Sgd {
             let (Some(g), Some(p)) = (grads.sum.layer(l), net.layer_mut(l)) else {
                 continue;
             };
-            // w + (−lr)·u rounds exactly as w − lr·u.
-            kernel::axpy(p.w, -rule.lr, g.w);
-            kernel::axpy(p.b, -rule.lr, g.b);
-            if momentum != 0.0 {
-                if let Some(v) = velocity.as_deref_mut().and_then(|v| v.0.layer_mut(l)) {
-                    v.w.copy_from_slice(g.w);
-                    v.b.copy_from_slice(g.b);
+            match velocity.as_deref_mut().and_then(|v| v.0.layer_mut(l)) {
+                Some(v) => {
+                    rule.commit(p.w, g.w, Some(v.w));
+                    rule.commit(p.b, g.b, Some(v.b));
+                }
+                None => {
+                    rule.commit(p.w, g.w, None);
+                    rule.commit(p.b, g.b, None);
                 }
             }
         }
+        let scale = rule.scale;
         Ok(StepReport {
             grad_norm_sq: sq,
             clip_scale: scale,
+        })
+    }
+
+    /// The element-wise rule of a step whose mean gradient has squared norm
+    /// `sq` (clipping factor, decay, momentum, learning rate), or
+    /// [`Error::NonFinite`] if `sq` is not finite.
+    ///
+    /// With [`kernel::mean_sq_rows`], [`kernel::Update::direction`] and
+    /// [`kernel::Update::commit`] these are the parts of [`Sgd::step`], so a
+    /// threaded trainer can run its passes over disjoint rows in parallel
+    /// and get the same bits: pass 1 scales each weight row by 1/count and
+    /// sums its squares (rows added in order, then the biases'
+    /// [`kernel::scale_sum_sq`], layer after layer); pass 2 turns every
+    /// gradient into its update direction and checks that it and the new
+    /// weight are finite; only if all are, pass 3 commits.
+    pub fn update_rule(&self, sq: f32) -> Result<kernel::Update, Error> {
+        if !sq.is_finite() {
+            return Err(Error::NonFinite("gradient"));
+        }
+        Ok(kernel::Update {
+            scale: clip_scale(self.cfg.clip_norm, sq),
+            decay: self.cfg.weight_decay,
+            momentum: self.cfg.momentum,
+            lr: self.lr,
         })
     }
 
