@@ -134,13 +134,9 @@ impl Activation for Sigmoid {
     const NAME: &'static str = "sigmoid";
     #[inline(always)]
     fn f(z: f32) -> f32 {
-        // Two branches so that e^x never overflows.
-        if z >= 0.0 {
-            1.0 / (1.0 + math::exp(-z))
-        } else {
-            let e = math::exp(z);
-            e / (1.0 + e)
-        }
+        // For z below about −88, e^−z overflows to +∞ and the quotient is
+        // exactly 0, the right limit: no branch needed, and no NaN.
+        1.0 / (1.0 + math::exp(-z))
     }
     #[inline(always)]
     fn df_from_output(a: f32) -> f32 {

@@ -79,6 +79,23 @@ where
     N: Network<I, O>,
     L: Loss<O>,
 {
+    check_sample(x, target)?;
+    let l = forward_backward_unchecked(net, scratch, x, target, loss)?;
+    for k in 0..N::LAYERS {
+        if let Some((_, delta)) = N::layer_io(x, scratch, k) {
+            if !kernel::all_finite(delta) {
+                return Err(Error::NonFinite("gradient"));
+            }
+        }
+    }
+    Ok(l)
+}
+
+/// An input and target from outside must be finite.
+fn check_sample<const I: usize, const O: usize>(
+    x: &[f32; I],
+    target: &Target<O>,
+) -> Result<(), Error> {
     if !kernel::all_finite(x) {
         return Err(Error::NonFinite("input"));
     }
@@ -87,6 +104,22 @@ where
             return Err(Error::NonFinite("target"));
         }
     }
+    Ok(())
+}
+
+/// [`forward_backward`] after the input and target checks and without the
+/// final check of the deltas (for callers that check them another way).
+fn forward_backward_unchecked<N, L, const I: usize, const O: usize>(
+    net: &N,
+    scratch: &mut N::Scratch,
+    x: &[f32; I],
+    target: &Target<O>,
+    loss: &L,
+) -> Result<f32, Error>
+where
+    N: Network<I, O>,
+    L: Loss<O>,
+{
     let out = net.forward(x, scratch);
     let mut grad = [0.0f32; O];
     let l = loss.loss_grad(out, target, &mut grad)?;
@@ -95,13 +128,6 @@ where
     }
     *N::output_delta(scratch) = grad;
     net.backprop(scratch, None);
-    for k in 0..N::LAYERS {
-        if let Some((_, delta)) = N::layer_io(x, scratch, k) {
-            if !kernel::all_finite(delta) {
-                return Err(Error::NonFinite("gradient"));
-            }
-        }
-    }
     Ok(l)
 }
 
@@ -408,7 +434,10 @@ impl Sgd {
                 "momentum needs Sgd::step with a Velocity buffer",
             ));
         }
-        let l = forward_backward(net, scratch, x, target, loss)?;
+        check_sample(x, target)?;
+        let l = forward_backward_unchecked(net, scratch, x, target, loss)?;
+        // ‖g‖² below is NaN or ∞ whenever a delta is not finite: it doubles as
+        // the deltas' check, so they are not scanned twice.
         let mut sq = 0.0f32;
         for k in 0..N::LAYERS {
             if let Some((input, delta)) = N::layer_io(x, scratch, k) {
@@ -418,8 +447,11 @@ impl Sgd {
         let scale = clip_scale(self.cfg.clip_norm, sq);
         // Every element of the update is at most lr·scale·‖g‖ in size; refuse
         // one beyond 1e30, compared in squares so that no root is needed.
+        if !sq.is_finite() {
+            return Err(Error::NonFinite("gradient"));
+        }
         let limit = 1e30 / (self.lr * scale);
-        if !sq.is_finite() || sq > limit * limit {
+        if sq > limit * limit {
             return Err(Error::NonFinite("update"));
         }
         if self.cfg.weight_decay != 0.0 {

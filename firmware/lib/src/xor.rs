@@ -44,7 +44,9 @@ pub fn load_init(net: &mut W1) {
 }
 
 /// The checksum the `xor` program prints and the host test recomputes, from
-/// `expected/xor-checksum.txt`: the CRC-32 of the trained network's weight blob.
+/// `expected/xor-checksum.txt`: the CRC-32 of the trained network's weight
+/// blob up to (not including) the blob's own CRC field, i.e. of its header and
+/// every parameter's bits.
 pub const EXPECTED_CHECKSUM: u32 = parse_hex(include_str!("../../expected/xor-checksum.txt"));
 
 /// `0x`-prefixed hexadecimal, surrounding whitespace allowed; fails the build otherwise.

@@ -38,11 +38,14 @@ fn main() -> ! {
 
     let mut bytes = [0u8; blob::blob_len::<W1>()];
     blob::save(&net, &mut bytes).or_fail("blob");
-    let crc = blob::crc32(&bytes);
+    // The CRC-32 of everything before the blob's own CRC field: the header
+    // and every parameter's bits. (The CRC of the whole blob, CRC field
+    // included, is the same constant for every blob.)
+    let crc = blob::crc32(&bytes[..bytes.len() - 4]);
     defmt::info!(
-        "checksum {=u32:#010x} (CRC-32 of the {=usize}-byte weight blob)",
+        "checksum {=u32:#010x} (CRC-32 of the {=usize}-byte weight blob before its CRC field)",
         crc,
-        bytes.len()
+        bytes.len() - 4
     );
     defmt::info!("expected {=u32:#010x}", xor::EXPECTED_CHECKSUM);
 
