@@ -46,9 +46,18 @@ fn w1(c: &mut Criterion) {
     let (mut s, mut gr) = (W1::SCRATCH, Gradients::<W1>::ZERO);
     let mut data = Samples::new(&X, &T).unwrap();
     let sgd = Sgd::new(SgdConfig::new(0.5)).unwrap();
-    let mut t = Trainer::new(&mut net, &mut s, &mut gr, Mse, sgd).unwrap();
-    g.bench_function("train epoch (batch 4)", |b| {
-        b.iter(|| black_box(t.epoch_in_order(&mut data, 4).unwrap()))
+    {
+        let mut t = Trainer::new(&mut net, &mut s, &mut gr, Mse, sgd).unwrap();
+        g.bench_function("train epoch (batch 4)", |b| {
+            b.iter(|| black_box(t.epoch_in_order(&mut data, 4).unwrap()))
+        });
+    }
+    g.bench_function("inference batch 1", |b| {
+        b.iter(|| {
+            X.iter()
+                .map(|x| net.forward(black_box(x), &mut s)[0])
+                .sum::<f32>()
+        })
     });
     g.finish();
 }

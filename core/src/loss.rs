@@ -57,6 +57,17 @@ pub fn argmax(v: &[f32]) -> usize {
     best
 }
 
+/// Whether `out` predicts the target's class: one output against
+/// `threshold`, several by their largest.
+fn predicts<const O: usize>(out: &[f32; O], target: &Target<O>, threshold: f32) -> bool {
+    let predicted = if O == 1 {
+        usize::from(out[0] >= threshold)
+    } else {
+        argmax(out)
+    };
+    predicted == target.class()
+}
+
 /// A loss over network outputs `[f32; O]`.
 pub trait Loss<const O: usize> {
     /// Name for reports.
@@ -123,11 +134,7 @@ impl<const O: usize> Loss<O> for Mse {
     }
 
     fn correct(&self, out: &[f32; O], target: &Target<O>) -> bool {
-        if O == 1 {
-            usize::from(out[0] >= 0.5) == target.class()
-        } else {
-            argmax(out) == target.class()
-        }
+        predicts(out, target, 0.5)
     }
 }
 
@@ -158,11 +165,8 @@ impl<const O: usize> Loss<O> for BinaryCrossEntropy {
     }
 
     fn correct(&self, out: &[f32; O], target: &Target<O>) -> bool {
-        if O == 1 {
-            usize::from(out[0] >= 0.0) == target.class()
-        } else {
-            argmax(out) == target.class()
-        }
+        // A logit of 0 is probability 0.5.
+        predicts(out, target, 0.0)
     }
 }
 
