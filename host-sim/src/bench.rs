@@ -9,7 +9,7 @@ use serde::Serialize;
 use tinytrain::{init_seeded, Init, Model, Mse, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy};
 
 use crate::nets::{Digits, LossKind, Mnist, Xor};
-use crate::parallel::{Order, ParallelTrainer, TrainSet};
+use crate::parallel::{threads_for, Order, ParallelTrainer, TrainSet};
 use crate::{data, peak};
 
 /// The W1 initial weights (WORKLOADS.md): W1 8×2, b1, W2 1×8, b2.
@@ -54,8 +54,11 @@ impl BenchConfig {
 pub struct Row {
     /// W1, W2 or W3.
     pub workload: String,
-    /// Threads used.
+    /// Threads asked for.
     pub threads: usize,
+    /// Threads the workload's steps actually ran on ([`threads_for`]): fewer
+    /// when a step is too small to share.
+    pub threads_used: usize,
     /// Median training samples per second.
     pub samples_per_s: f64,
     /// Smallest and largest over the rounds.
@@ -258,6 +261,11 @@ pub fn run(
         flop_per_sample::<Digits>(),
         flop_per_sample::<Mnist>(),
     ];
+    let used = |w: usize, t: usize| match w {
+        0 => threads_for::<Xor>(t, 4),
+        1 => threads_for::<Digits>(t, 32),
+        _ => threads_for::<Mnist>(t, 64),
+    };
     let mut rows = Vec::new();
     for (w, name) in names.iter().enumerate() {
         let base = &samples[w][0];
@@ -271,6 +279,7 @@ pub fn run(
             rows.push(Row {
                 workload: (*name).to_string(),
                 threads: t,
+                threads_used: used(w, t),
                 samples_per_s: sps,
                 min_samples_per_s: sorted[0],
                 max_samples_per_s: sorted[sorted.len() - 1],
@@ -307,10 +316,15 @@ pub fn table(r: &Report) -> String {
          |---|---|---|---|---|---|---|\n",
     );
     for row in &r.rows {
+        let threads = if row.threads_used == row.threads {
+            row.threads.to_string()
+        } else {
+            format!("{} (ran on {})", row.threads, row.threads_used)
+        };
         s += &format!(
             "| {} | {} | {} | {}..{} | {:.2}x | {:.0} % | {:.2} % |\n",
             row.workload,
-            row.threads,
+            threads,
             si(row.samples_per_s),
             si(row.min_samples_per_s),
             si(row.max_samples_per_s),
@@ -318,6 +332,10 @@ pub fn table(r: &Report) -> String {
             100.0 * row.efficiency,
             row.percent_of_peak
         );
+    }
+    if r.rows.iter().any(|row| row.threads_used < row.threads) {
+        s += "\n\"(ran on N)\": a step of that workload is too small to share between \
+              threads, so the trainer used N; the figures are what that run did.\n";
     }
     let one = r.peak_gflops.first().map_or(1.0, |p| p.1);
     s += &format!(

@@ -136,7 +136,9 @@ struct TrainArgs {
     /// Seed for initialisation, shuffling and synthetic data.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Worker threads; the weights are bit-identical for every count [default: all cores].
+    /// Worker threads; the weights are bit-identical for every count. Steps
+    /// with little work (batch × parameters under 16,384 per thread, e.g.
+    /// xor) use fewer threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
     /// Train on the samples in stored order (no shuffle) [default for xor].
@@ -482,11 +484,15 @@ where
         test.len()
     );
     say!(
-        "epochs {epochs}, batch {batch}, lr {}, momentum {}{}, {threads} thread(s){}",
+        "epochs {epochs}, batch {batch}, lr {}, momentum {}{}, {threads} thread(s){}{}",
         cfg.lr,
         cfg.momentum,
         cfg.clip_norm
             .map_or(String::new(), |c| format!(", clip {c}")),
+        match tinytrain_sim::parallel::threads_for::<N>(threads, batch) {
+            used if used < threads => format!(" (steps run on {used}: too little work to share)"),
+            _ => String::new(),
+        },
         if a.load.is_some() {
             ", continuing from the loaded model"
         } else {

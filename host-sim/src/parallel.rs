@@ -5,38 +5,61 @@
 //! batch's samples in sample order, starting from zero
 //! (`g = ((0 + δ₀x₀) + δ₁x₁) + …`). Splitting the *samples* among threads and
 //! adding partial sums would round differently for every thread count, so a
-//! step runs in two phases instead:
+//! step runs in phases instead:
 //!
 //! 1. **Samples** (parallel over samples): the batch is cut into fixed
 //!    chunks of samples; whichever thread claims a chunk runs
 //!    [`tinytrain::forward_backward`] on its samples, each sample in its own
 //!    scratch buffer, which is kept for phase 2.
 //! 2. **Rows** (parallel over weight rows): the output rows of all layers are
-//!    cut into fixed ranges of about equal work; whichever thread claims a
-//!    range sums `δₛ[o]·inputₛ` for its rows over all samples `s = 0, 1, …`
-//!    in order, from zero, exactly as the core does.
+//!    cut into fixed chunks of about equal work; whichever thread claims a
+//!    chunk sums `δₛ[o]·inputₛ` for its rows over all samples `s = 0, 1, …`
+//!    in order, from zero, exactly as the core does, then runs pass 1 of the
+//!    core's step on each row (scale by 1/count, Σ g² of the row:
+//!    [`tinytrain::kernel::scale_sum_sq`]) and, when the update rule is
+//!    already known, passes 2 and 3 ([`tinytrain::kernel::Update`]): the
+//!    direction, and the new weights written into a second buffer.
 //!
-//! Every gradient element is thus the same sum in the same order for any
-//! thread count and identical to [`tinytrain::Gradients::accumulate`]; the
-//! update itself is the core's [`Sgd::step`]. Losses and accuracies are
-//! summed per sample in sample order, as [`tinytrain::Trainer`] does.
+//! The leader then adds the rows' Σ g² in row order and the biases' (which
+//! it handles itself) layer after layer, exactly as [`Sgd::step`] does, and
+//! asks the core for the rule ([`Sgd::update_rule`]). Without clipping the
+//! rule does not depend on the norm, so the rows phase already used it; with
+//! clipping a third phase (**update**) computes the directions once the rule
+//! is known (skipped while the previous step was not clipped: the rows
+//! phase then tries the unclipped rule, and the leader checks that it was
+//! the right one). Only if the norm, every direction and every new weight are
+//! finite does the step commit, by switching each chunk to its new buffer:
+//! on an error the weights and the momentum stay exactly as they were.
 //!
+//! Every gradient element is thus the same sum in the same order, and every
+//! update the same element-wise operation, for any thread count and as in
+//! [`Sgd::step`]. Losses and accuracies are summed per sample in sample
+//! order, as [`tinytrain::Trainer`] does.
+//!
+//! Each thread runs the forward passes on its own copy of the network,
+//! refreshed at its first samples chunk of a step from the chunks it did not
+//! write itself; [`ParallelTrainer::net`] is written back after every epoch.
 //! Workers are spawned once per [`ParallelTrainer::train`] call and wait
 //! between phases on a spinning signal; chunks are claimed dynamically, so a
 //! descheduled worker does not stall a phase it has not joined (see `sync`).
+//! A step with little work runs on fewer threads ([`ParallelTrainer::threads_for`]).
 
 use std::ops::ControlFlow;
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::thread;
 
+use tinytrain::kernel::{scale_sum_sq, Update};
 use tinytrain::rng::shuffle;
 use tinytrain::{
-    forward_backward, Dataset, EpochStats, Error, Gradients, Loss, Model, Network, Rng, Sgd,
-    Target, Velocity,
+    forward_backward, Dataset, EpochStats, Error, Loss, Model, Network, Rng, Sgd, Target, Velocity,
 };
 
-use crate::sync::{FailOnUnwind, Job, Signal};
+use crate::sync::{FailOnUnwind, Job, Signal, MAX_CHUNKS};
 
+/// A step gets at most one thread per this many (samples × parameters):
+/// below it a hand-off between threads costs more than the work it shares.
+pub const MIN_WORK_PER_THREAD: usize = 16_384;
 /// An in-memory training set with targets ready for one network's loss.
 #[derive(Clone, Debug, Default)]
 pub struct TrainSet<const I: usize, const O: usize> {
@@ -88,7 +111,7 @@ pub enum Order {
     InOrder,
 }
 
-/// A contiguous run of output rows of one layer, owned by one worker in phase 2.
+/// A contiguous run of output rows of one layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct RowRange {
     layer: usize,
@@ -96,41 +119,48 @@ struct RowRange {
     inputs: usize,
 }
 
-/// Splits all rows of all layers into `workers` contiguous chunks of nearly
-/// equal work (a row costs `inputs + 1` multiply-adds per sample). Any
-/// partition gives the same bits; this one balances the load.
-fn partition_rows<N: Model>(net: &N, workers: usize) -> Vec<Vec<RowRange>> {
+impl RowRange {
+    fn len(&self) -> usize {
+        self.rows.1 - self.rows.0
+    }
+}
+
+/// Splits all rows of all layers into `chunks` contiguous chunks of nearly
+/// equal work (a row costs `inputs + 1` multiply-adds per sample), in row
+/// order. Any partition gives the same bits; this one balances the load.
+fn partition_rows<N: Model>(net: &N, chunks: usize) -> Vec<Vec<RowRange>> {
     let shape: Vec<(usize, usize)> = (0..N::LAYERS)
         .filter_map(|l| net.layer(l).map(|v| (v.inputs, v.outputs)))
         .collect();
     let total: usize = shape.iter().map(|&(i, o)| (i + 1) * o).sum();
-    let mut plan = vec![Vec::new(); workers];
+    let mut plan = vec![Vec::new(); chunks];
     let mut done = 0usize;
-    let mut worker = 0usize;
+    let mut chunk = 0usize;
     for (layer, &(inputs, outputs)) in shape.iter().enumerate() {
         let mut start = 0;
         for o in 0..outputs {
             done += inputs + 1;
-            // Close this worker's share once it reaches its cumulative quota.
-            let quota = total * (worker + 1) / workers;
-            if done >= quota && worker + 1 < workers {
-                plan[worker].push(RowRange {
+            // Close this chunk once it reaches its cumulative quota.
+            let quota = total * (chunk + 1) / chunks;
+            if done >= quota && chunk + 1 < chunks {
+                plan[chunk].push(RowRange {
                     layer,
                     rows: (start, o + 1),
                     inputs,
                 });
                 start = o + 1;
-                worker += 1;
+                chunk += 1;
             }
         }
         if start < outputs {
-            plan[worker].push(RowRange {
+            plan[chunk].push(RowRange {
                 layer,
                 rows: (start, outputs),
                 inputs,
             });
         }
     }
+    plan.retain(|p| !p.is_empty());
     plan
 }
 
@@ -144,32 +174,105 @@ fn block_rows(inputs: usize) -> usize {
     (4096 / (inputs + 1)).max(1)
 }
 
-/// `gw[r][i] = Σₛ δₛ[r0 + r]·inputₛ[i]`, `gb[r] = Σₛ δₛ[r0 + r]`, summed over
-/// `s = 0..batch` in order from zero with the core's `kernel::outer_acc`,
-/// sample after sample: per element the same operations as
-/// `Gradients::accumulate`, only blocked by rows to stay in L1.
-fn rows_gradient<'a, F>(gw: &mut [f32], gb: &mut [f32], range: RowRange, batch: usize, io: F)
-where
-    F: Fn(usize) -> (&'a [f32], &'a [f32]),
-{
-    let n = range.inputs;
-    let (r0, _) = range.rows;
-    let per_block = block_rows(n);
-    gw.fill(0.0);
-    gb.fill(0.0);
-    for (bi, (wblock, bblock)) in gw
-        .chunks_mut(per_block * n)
-        .zip(gb.chunks_mut(per_block))
-        .enumerate()
-    {
-        let first = r0 + bi * per_block;
-        for s in 0..batch {
-            let (input, delta) = io(s);
-            // The core's own kernel, on this block of rows.
-            let deltas = &delta[first..first + bblock.len()];
-            tinytrain::kernel::outer_acc(wblock, bblock, deltas, input);
+/// Copies the weight rows of `ranges` from `net` into `buf` (range after range).
+fn load_rows<N: Model>(ranges: &[RowRange], buf: &mut [f32], net: &N) {
+    let mut at = 0;
+    for r in ranges {
+        let n = r.len() * r.inputs;
+        if let Some(l) = net.layer(r.layer) {
+            buf[at..at + n].copy_from_slice(&l.w[r.rows.0 * r.inputs..r.rows.1 * r.inputs]);
+        }
+        at += n;
+    }
+}
+
+/// Copies the weight rows of `ranges` from `buf` into `net`.
+fn store_rows<N: Model>(ranges: &[RowRange], buf: &[f32], net: &mut N) {
+    let mut at = 0;
+    for r in ranges {
+        let n = r.len() * r.inputs;
+        if let Some(l) = net.layer_mut(r.layer) {
+            l.w[r.rows.0 * r.inputs..r.rows.1 * r.inputs].copy_from_slice(&buf[at..at + n]);
+        }
+        at += n;
+    }
+}
+
+/// All biases of `net`, layer after layer.
+fn load_biases<N: Model>(net: &N) -> Vec<f32> {
+    (0..N::LAYERS)
+        .filter_map(|l| net.layer(l))
+        .flat_map(|l| l.b.iter().copied())
+        .collect()
+}
+
+/// The inverse of [`load_biases`].
+fn store_biases<N: Model>(all: &[f32], net: &mut N) {
+    let mut at = 0;
+    for l in 0..N::LAYERS {
+        if let Some(l) = net.layer_mut(l) {
+            let n = l.b.len();
+            l.b.copy_from_slice(&all[at..at + n]);
+            at += n;
         }
     }
+}
+
+/// One phase-2 chunk: the state of its rows, range after range.
+struct RowChunk {
+    ranges: Vec<RowRange>,
+    /// Σₛ δₛ·inputₛ per weight, then (scaled in place) the mean gradient.
+    gw: Vec<f32>,
+    /// Σₛ δₛ per row: the biases' gradient, which the leader finishes.
+    gb: Vec<f32>,
+    /// Per row: Σ g² of its mean gradient ([`scale_sum_sq`]).
+    partial: Vec<f32>,
+    /// The weights: `w[commits % 2]` is current, the other receives the step.
+    w: [Vec<f32>; 2],
+    /// Momentum, likewise (empty without momentum): a step's direction is
+    /// written straight into the next buffer, as the core copies it there.
+    v: [Vec<f32>; 2],
+    /// The direction, without momentum.
+    u: Vec<f32>,
+    /// Whether every direction and new weight of the last update was finite.
+    finite: bool,
+}
+
+impl RowChunk {
+    fn new(ranges: Vec<RowRange>, momentum: bool) -> Self {
+        let weights = ranges.iter().map(|r| r.len() * r.inputs).sum();
+        let rows = ranges.iter().map(RowRange::len).sum();
+        let (v, u) = if momentum { (weights, 0) } else { (0, weights) };
+        RowChunk {
+            ranges,
+            gw: vec![0.0; weights],
+            gb: vec![0.0; rows],
+            partial: vec![0.0; rows],
+            w: [vec![0.0; weights], vec![0.0; weights]],
+            v: [vec![0.0; v], vec![0.0; v]],
+            u: vec![0.0; u],
+            finite: true,
+        }
+    }
+}
+
+/// `(&pair[cur], &mut pair[1 - cur])`.
+fn current_next(pair: &mut [Vec<f32>; 2], cur: usize) -> (&[f32], &mut [f32]) {
+    let [a, b] = pair;
+    if cur == 0 {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// A thread's own copy of the network, for its forward passes.
+struct Replica<N> {
+    net: Box<N>,
+    /// Per row chunk: the attempt whose weights this copy holds.
+    fresh: Vec<u64>,
+    /// The number of commits this copy reflects.
+    synced: u64,
 }
 
 /// Phase-1 storage of one chunk of the batch: a scratch per sample and the
@@ -181,22 +284,47 @@ struct Slot<S> {
     results: Vec<Result<(f32, bool), Error>>,
 }
 
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// What the leader and the workers share during [`ParallelTrainer::train`].
 struct Shared<'a, N: Model, L, const I: usize, const O: usize> {
-    net: RwLock<&'a mut N>,
     loss: &'a L,
     data: &'a TrainSet<I, O>,
     /// This epoch's sample order and the current batch's start in it.
     order: RwLock<Vec<u32>>,
-    start: Mutex<usize>,
+    start: AtomicUsize,
     batch: usize,
+    /// Threads in the team (the leader is thread 0).
+    threads: usize,
+    /// 1 / batch, as the core computes it.
+    inv: f32,
     /// Phase 1 chunks (contiguous samples of the batch).
     slots: Vec<RwLock<Slot<N::Scratch>>>,
     /// Where sample s of the batch lives: chunk and index within it.
     locate: Vec<(usize, usize)>,
-    /// Phase 2 chunks: row ranges, and their output (per range, weights then biases).
-    plan: Vec<Vec<RowRange>>,
-    rows: Vec<Mutex<Vec<f32>>>,
+    /// Phase 2 chunks, in row order.
+    chunks: Vec<RwLock<RowChunk>>,
+    /// Per thread (the leader is 0): its copy of the network.
+    replicas: Vec<Mutex<Replica<N>>>,
+    /// Biases of all layers, layer after layer; only the leader updates them.
+    bias: RwLock<Vec<f32>>,
+    momentum: bool,
+    /// Steps committed: buffer `commits % 2` of every chunk is current.
+    commits: AtomicU64,
+    /// The attempt whose weights the last commit took.
+    committed: AtomicU64,
+    /// The attempt (a rows or update phase that computes new weights) in progress.
+    attempt: AtomicU64,
+    /// The update rule of the attempt in progress, if known (bits of scale,
+    /// decay, momentum, lr).
+    rule: [AtomicU32; 4],
+    has_rule: AtomicBool,
     signal: Signal,
 }
 
@@ -205,26 +333,58 @@ where
     N: Network<I, O>,
     L: Loss<O>,
 {
-    fn current_batch(&self) -> (usize, std::sync::RwLockReadGuard<'_, Vec<u32>>) {
-        let start = *self.start.lock().unwrap_or_else(PoisonError::into_inner);
-        (
-            start,
-            self.order.read().unwrap_or_else(PoisonError::into_inner),
-        )
-    }
-
     fn chunks(&self, job: Job) -> usize {
         match job {
             Job::Samples => self.slots.len(),
-            Job::Rows => self.plan.len(),
+            Job::Rows | Job::Update => self.chunks.len(),
             Job::Exit => 0,
         }
     }
 
+    /// Leader, between phases: the rule the next rows or update phase applies.
+    fn set_rule(&self, rule: Option<Update>) {
+        self.has_rule.store(rule.is_some(), Ordering::Relaxed);
+        if let Some(r) = rule {
+            for (a, v) in self.rule.iter().zip([r.scale, r.decay, r.momentum, r.lr]) {
+                a.store(v.to_bits(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn rule(&self) -> Option<Update> {
+        self.has_rule.load(Ordering::Relaxed).then(|| {
+            let f = |k: usize| f32::from_bits(self.rule[k].load(Ordering::Relaxed));
+            Update {
+                scale: f(0),
+                decay: f(1),
+                momentum: f(2),
+                lr: f(3),
+            }
+        })
+    }
+
+    /// Brings a thread's copy of the network up to the last commit, copying
+    /// only the chunks it did not itself compute in the committed attempt.
+    fn refresh(&self, rep: &mut Replica<N>) {
+        let commits = self.commits.load(Ordering::Relaxed);
+        if rep.synced == commits {
+            return;
+        }
+        let committed = self.committed.load(Ordering::Relaxed);
+        let cur = (commits % 2) as usize;
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            if rep.fresh[c] != committed {
+                let chunk = read(chunk);
+                store_rows(&chunk.ranges, &chunk.w[cur], &mut *rep.net);
+                rep.fresh[c] = committed;
+            }
+        }
+        store_biases(&read(&self.bias), &mut *rep.net);
+        rep.synced = commits;
+    }
+
     /// Phase 1, chunk `c`: forward and backward for its samples.
-    fn samples(&self, c: usize) {
-        let (start, order) = self.current_batch();
-        let net = self.net.read().unwrap_or_else(PoisonError::into_inner);
+    fn samples(&self, c: usize, start: usize, order: &[u32], net: &N) {
         let mut slot = self.slots[c]
             .write()
             .unwrap_or_else(PoisonError::into_inner);
@@ -233,50 +393,162 @@ where
         for (k, scratch) in slot.scratch.iter_mut().enumerate() {
             let idx = order[start + slot.first + k] as usize;
             let (x, t) = (&self.data.x[idx], &self.data.t[idx]);
-            let r = forward_backward(&**net, scratch, x, t, self.loss)
+            let r = forward_backward(net, scratch, x, t, self.loss)
                 .map(|l| (l, self.loss.correct(N::output(scratch), t)));
             slot.results.push(r);
         }
     }
 
-    /// Phase 2, chunk `c`: its gradient rows into its buffer.
-    fn rows(&self, c: usize) {
-        let (start, order) = self.current_batch();
-        let slots: Vec<_> = self
-            .slots
-            .iter()
-            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner))
-            .collect();
-        let mut buf = self.rows[c].lock().unwrap_or_else(PoisonError::into_inner);
-        let mut rest = &mut buf[..];
-        for &range in &self.plan[c] {
-            let (a, b) = range.rows;
-            let (gw, tail) = std::mem::take(&mut rest).split_at_mut((b - a) * range.inputs);
-            let (gb, tail) = tail.split_at_mut(b - a);
-            rest = tail;
-            rows_gradient(gw, gb, range, self.batch, |s| {
-                let (v, k) = self.locate[s];
-                let x = &self.data.x[order[start + s] as usize];
-                N::layer_io(x, &slots[v].scratch[k], range.layer).unwrap_or((&[], &[]))
-            });
+    /// Phase 2 (`sum`: gradient rows, scaled, and their Σ g²; then the
+    /// update when `rule` is known) or phase 3 (the update alone), chunk `c`.
+    ///
+    /// The gradient of a weight is `Σₛ δₛ[o]·inputₛ[i]` over `s = 0..batch`
+    /// in order from zero with the core's `kernel::outer_acc`, sample after
+    /// sample: per element the same operations as `Gradients::accumulate`,
+    /// only blocked by rows to stay in L1. The update writes the direction
+    /// and the new weights into the chunk's next buffers, and the new weights
+    /// also into this thread's copy of the network (used only if committed).
+    #[allow(clippy::too_many_arguments)]
+    fn rows(
+        &self,
+        c: usize,
+        sum: bool,
+        rule: Option<Update>,
+        (attempt, cur): (u64, usize),
+        start: usize,
+        order: &[u32],
+        slots: &[RwLockReadGuard<'_, Slot<N::Scratch>>],
+        rep: &mut Replica<N>,
+    ) {
+        let mut chunk = self.chunks[c]
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let RowChunk {
+            ranges,
+            gw,
+            gb,
+            partial,
+            w,
+            v,
+            u,
+            finite,
+        } = &mut *chunk;
+        let (w_cur, w_next) = current_next(w, cur);
+        let (v_cur, v_next) = current_next(v, cur);
+        let dir = if self.momentum { v_next } else { &mut u[..] };
+        *finite = true;
+        let (mut wo, mut ro) = (0, 0);
+        for &range in ranges.iter() {
+            let n = range.inputs;
+            let per_block = block_rows(n);
+            let mut r = 0;
+            while r < range.len() {
+                let rows = per_block.min(range.len() - r);
+                let first = range.rows.0 + r;
+                let (w0, w1) = (wo + r * n, wo + (r + rows) * n);
+                let (r0, r1) = (ro + r, ro + r + rows);
+                let g = &mut gw[w0..w1];
+                if sum {
+                    let gbias = &mut gb[r0..r1];
+                    g.fill(0.0);
+                    gbias.fill(0.0);
+                    for s in 0..self.batch {
+                        let (v, k) = self.locate[s];
+                        let x = &self.data.x[order[start + s] as usize];
+                        let (input, delta) =
+                            N::layer_io(x, &slots[v].scratch[k], range.layer).unwrap_or((&[], &[]));
+                        tinytrain::kernel::outer_acc(g, gbias, &delta[first..first + rows], input);
+                    }
+                    // Pass 1 of the core's step, row by row.
+                    for (row, p) in g.chunks_exact_mut(n).zip(&mut partial[r0..r1]) {
+                        *p = scale_sum_sq(row, self.inv);
+                    }
+                }
+                if let Some(rule) = rule {
+                    // Passes 2 and 3 of the core's step, into the next buffers.
+                    let d = &mut dir[w0..w1];
+                    d.copy_from_slice(g);
+                    let old = &w_cur[w0..w1];
+                    let vel = self.momentum.then(|| &v_cur[w0..w1]);
+                    *finite &= rule.direction(d, old, vel);
+                    let new = &mut w_next[w0..w1];
+                    new.copy_from_slice(old);
+                    rule.commit(new, d, None);
+                    if let Some(l) = rep.net.layer_mut(range.layer) {
+                        l.w[first * n..(first + rows) * n].copy_from_slice(new);
+                    }
+                }
+                r += rows;
+            }
+            wo += range.len() * n;
+            ro += range.len();
+        }
+        if rule.is_some() {
+            rep.fresh[c] = attempt;
         }
     }
 
-    /// Claims and runs chunks of generation `g` until none are left.
-    fn work(&self, g: u64, job: Job) {
+    /// Claims and runs chunks of generation `g` until none are left; `me`
+    /// is the thread (0 = the leader). Every lock is released before the
+    /// last chunk is reported done, so the leader never waits for one.
+    fn work(&self, me: usize, g: u64, job: Job) {
         let total = self.chunks(job);
-        while let Some(c) = self.signal.claim(g, total) {
-            match job {
-                Job::Samples => self.samples(c),
-                Job::Rows => self.rows(c),
-                Job::Exit => {}
+        let Some(mut c) = self.signal.claim(g, total, me, self.threads) else {
+            return;
+        };
+        let start = self.start.load(Ordering::Relaxed);
+        let order = read(&self.order);
+        let mut rep = lock(&self.replicas[me]);
+        match job {
+            Job::Samples => {
+                self.refresh(&mut rep);
+                loop {
+                    self.samples(c, start, &order, &rep.net);
+                    let Some(next) = self.signal.claim(g, total, me, self.threads) else {
+                        break;
+                    };
+                    self.signal.finish();
+                    c = next;
+                }
             }
-            self.signal.finish();
+            Job::Rows | Job::Update => {
+                let slots: Vec<_> = if job == Job::Rows {
+                    self.slots.iter().map(read).collect()
+                } else {
+                    Vec::new()
+                };
+                let rule = self.rule();
+                let at = (
+                    self.attempt.load(Ordering::Relaxed),
+                    (self.commits.load(Ordering::Relaxed) % 2) as usize,
+                );
+                loop {
+                    self.rows(
+                        c,
+                        job == Job::Rows,
+                        rule,
+                        at,
+                        start,
+                        &order,
+                        &slots,
+                        &mut rep,
+                    );
+                    let Some(next) = self.signal.claim(g, total, me, self.threads) else {
+                        break;
+                    };
+                    self.signal.finish();
+                    c = next;
+                }
+            }
+            Job::Exit => {}
         }
+        drop(rep);
+        drop(order);
+        self.signal.finish();
     }
 
     /// A worker thread's loop.
-    fn worker(&self) {
+    fn worker(&self, me: usize) {
         let _guard = FailOnUnwind(&self.signal);
         let mut seen = 0;
         loop {
@@ -285,27 +557,68 @@ where
             if job == Job::Exit {
                 return;
             }
-            self.work(g, job);
+            self.work(me, g, job);
         }
     }
 
     /// Leader: runs one phase with the workers and waits for it.
     fn phase(&self, job: Job) -> Result<(), Error> {
         let g = self.signal.publish(job);
-        self.work(g, job);
+        self.work(0, g, job);
         if self.signal.wait_done(self.chunks(job)) {
             Ok(())
         } else {
             Err(Error::InvalidParam("a training thread failed"))
         }
     }
+
+    /// Leader: the committed weights (and momentum) into `net` (and `velocity`).
+    fn write_back(&self, net: &mut N, velocity: Option<(&mut Velocity<N>, &[f32])>) {
+        let cur = (self.commits.load(Ordering::Relaxed) % 2) as usize;
+        let mut velocity = velocity;
+        for chunk in &self.chunks {
+            let chunk = read(chunk);
+            store_rows(&chunk.ranges, &chunk.w[cur], net);
+            if let Some((v, _)) = velocity.as_mut() {
+                store_rows(&chunk.ranges, &chunk.v[cur], &mut v.0);
+            }
+        }
+        store_biases(&read(&self.bias), net);
+        if let Some((v, vb)) = velocity {
+            store_biases(vb, &mut v.0);
+        }
+    }
+}
+
+/// The leader's own state across steps.
+struct Lead {
+    /// Biases' gradient sums, then mean and direction (all layers).
+    gbias: Vec<f32>,
+    /// Biases' momentum (empty without momentum).
+    vbias: Vec<f32>,
+    /// (first bias, biases) of each layer in `gbias`.
+    layers: Vec<(usize, usize)>,
+    /// Per layer: its rows' Σ g², added in row order.
+    rows_sq: Vec<f32>,
+    /// Whether the rows phase may apply the unclipped rule straight away.
+    speculate: bool,
+}
+
+/// Threads that a step of `batch` samples of network `N` runs on when
+/// `threads` are asked for: at most `threads`, at most one per sample, and
+/// at most one per [`MIN_WORK_PER_THREAD`] samples × parameters (at least
+/// one). Tiny steps, like XOR's 4 samples on 33 parameters, thus run on one
+/// thread: handing them between threads would cost more than the work. The
+/// weights are bit-identical either way.
+pub fn threads_for<N: Model>(threads: usize, batch: usize) -> usize {
+    let work = batch.saturating_mul(N::PARAMS);
+    threads.min(batch).min(work / MIN_WORK_PER_THREAD).max(1)
 }
 
 /// Mini-batch SGD over a thread team; same bits as [`tinytrain::Trainer`].
 #[derive(Debug)]
 pub struct ParallelTrainer<N: Model, L> {
     net: Box<N>,
-    grads: Box<Gradients<N>>,
     velocity: Option<Box<Velocity<N>>>,
     loss: L,
     sgd: Sgd,
@@ -329,15 +642,14 @@ impl<N, L> ParallelTrainer<N, L>
 where
     N: Model,
 {
-    /// A trainer for `net` with `threads` threads (≥ 1). A momentum buffer
-    /// is kept when the optimizer has momentum.
+    /// A trainer for `net` with up to `threads` threads (≥ 1). A momentum
+    /// buffer is kept when the optimizer has momentum.
     pub fn new(net: Box<N>, loss: L, sgd: Sgd, threads: usize) -> Result<Self, Error> {
         if threads == 0 {
             return Err(Error::InvalidParam("threads must be >= 1"));
         }
         Ok(ParallelTrainer {
             net,
-            grads: Box::new(Gradients::ZERO),
             velocity: (sgd.config().momentum != 0.0).then(|| Box::new(Velocity::ZERO)),
             loss,
             sgd,
@@ -361,9 +673,14 @@ where
         self.epoch
     }
 
-    /// Number of threads used.
+    /// Number of threads asked for.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Threads that a step of `batch` samples runs on: [`threads_for`].
+    pub fn threads_for(&self, batch: usize) -> usize {
+        threads_for::<N>(self.threads, batch)
     }
 
     /// Trains `epochs` epochs in ⌊n / batch⌋ full batches each (the
@@ -410,12 +727,24 @@ where
         if u32::try_from(n).is_err() {
             return Err(Error::InvalidParam("data set too large"));
         }
-        let workers = self.threads.min(batch).max(1);
+        let workers = self.threads_for(batch);
         // Several chunks per thread, so a thread that is late (descheduled)
         // leaves little for the others to wait on.
         let per_thread = if workers == 1 { 1 } else { 4 };
-        let sample_chunks = (workers * per_thread).min(batch);
-        let plan = partition_rows(&*self.net, workers * per_thread);
+        let chunks = (workers * per_thread).min(MAX_CHUNKS);
+        let sample_chunks = chunks.min(batch);
+        let momentum = self.velocity.is_some();
+        let chunks: Vec<_> = partition_rows(&*self.net, chunks)
+            .into_iter()
+            .map(|ranges| {
+                let mut c = RowChunk::new(ranges, momentum);
+                load_rows(&c.ranges, &mut c.w[0], &*self.net);
+                if let Some(v) = &self.velocity {
+                    load_rows(&c.ranges, &mut c.v[0], &v.0);
+                }
+                RwLock::new(c)
+            })
+            .collect();
         let slots: Vec<_> = (0..sample_chunks)
             .map(|c| {
                 let (a, b) = share(batch, sample_chunks, c);
@@ -432,36 +761,64 @@ where
                 (0..b - a).map(move |k| (c, k))
             })
             .collect();
-        let shared = Shared {
-            slots,
-            locate,
-            rows: plan
-                .iter()
-                .map(|p| {
-                    let len = p
-                        .iter()
-                        .map(|r| (r.rows.1 - r.rows.0) * (r.inputs + 1))
-                        .sum();
-                    Mutex::new(vec![0.0; len])
+        let replicas = (0..workers)
+            .map(|_| {
+                let mut net = tinytrain::host::boxed::<N>();
+                net.copy_from(&self.net);
+                Mutex::new(Replica {
+                    net,
+                    fresh: vec![0; chunks.len()],
+                    synced: 0,
                 })
-                .collect(),
-            plan,
-            net: RwLock::new(&mut *self.net),
+            })
+            .collect();
+        let mut layers = Vec::new();
+        let mut at = 0;
+        for l in 0..N::LAYERS {
+            if let Some(l) = self.net.layer(l) {
+                layers.push((at, l.outputs));
+                at += l.outputs;
+            }
+        }
+        let mut lead = Lead {
+            gbias: vec![0.0; at],
+            vbias: self
+                .velocity
+                .as_ref()
+                .map_or_else(Vec::new, |v| load_biases(&v.0)),
+            rows_sq: vec![0.0; layers.len()],
+            layers,
+            speculate: true,
+        };
+        let shared = Shared {
             loss: &self.loss,
             data,
             order: RwLock::new((0..n as u32).collect()),
-            start: Mutex::new(0),
+            start: AtomicUsize::new(0),
             batch,
+            threads: workers,
+            inv: 1.0 / (batch as u32) as f32,
+            slots,
+            locate,
+            chunks,
+            replicas,
+            bias: RwLock::new(load_biases(&*self.net)),
+            momentum,
+            commits: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+            attempt: AtomicU64::new(0),
+            rule: Default::default(),
+            has_rule: AtomicBool::new(false),
             signal: Signal::default(),
         };
-        let grads = &mut *self.grads;
-        let mut velocity = self.velocity.as_deref_mut();
+        let net = &mut *self.net;
+        let velocity = self.velocity.as_deref_mut();
         let sgd = &mut self.sgd;
         let epoch = &mut self.epoch;
         thread::scope(|scope| {
-            for _ in 1..workers {
+            for me in 1..workers {
                 let shared = &shared;
-                scope.spawn(move || shared.worker());
+                scope.spawn(move || shared.worker(me));
             }
             let result = (|| {
                 for _ in 0..epochs {
@@ -477,16 +834,16 @@ where
                     sgd.set_epoch(*epoch);
                     let mut stats = EpochStats::default();
                     for b in 0..n / batch {
-                        *shared.start.lock().unwrap_or_else(PoisonError::into_inner) = b * batch;
-                        step(&shared, grads, velocity.as_deref_mut(), sgd, &mut stats)?;
+                        shared.start.store(b * batch, Ordering::Relaxed);
+                        step(&shared, &mut lead, sgd, &mut stats)?;
                         on_batch(batch);
                     }
                     *epoch += 1;
-                    let net = shared.net.read().unwrap_or_else(PoisonError::into_inner);
+                    shared.write_back(net, None);
                     let end = EpochEnd {
                         epoch: *epoch,
                         stats,
-                        net: &**net,
+                        net: &*net,
                     };
                     if on_epoch(end).is_break() {
                         break;
@@ -495,16 +852,17 @@ where
                 Ok(())
             })();
             shared.signal.publish(Job::Exit);
+            shared.write_back(net, velocity.map(|v| (v, &lead.vbias[..])));
             result
         })
     }
 }
 
-/// One mini-batch step: both phases, then the core's optimizer step.
+/// One mini-batch step: the phases, then the leader's part of the
+/// optimizer step (the norm, the biases, the decision to commit).
 fn step<N, L, const I: usize, const O: usize>(
     shared: &Shared<'_, N, L, I, O>,
-    grads: &mut Gradients<N>,
-    velocity: Option<&mut Velocity<N>>,
+    lead: &mut Lead,
     sgd: &Sgd,
     stats: &mut EpochStats,
 ) -> Result<(), Error>
@@ -516,34 +874,77 @@ where
     // Per-sample results in sample order: the first error wins, as in the core.
     let mut batch_stats = *stats;
     for slot in &shared.slots {
-        let slot = slot.read().unwrap_or_else(PoisonError::into_inner);
-        for r in &slot.results {
+        for r in &read(slot).results {
             let (l, correct) = (*r)?;
             batch_stats.samples += 1;
             batch_stats.loss_sum += l;
             batch_stats.correct += u32::from(correct);
         }
     }
+    // The unclipped rule, tried by the rows phase while it is likely right.
+    let guess = Update {
+        scale: 1.0,
+        ..sgd.update_rule(0.0)?
+    };
+    shared.set_rule(lead.speculate.then_some(guess));
+    shared.attempt.fetch_add(1, Ordering::Relaxed);
     shared.phase(Job::Rows)?;
-    for (plan, buf) in shared.plan.iter().zip(&shared.rows) {
-        let buf = buf.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut rest = &buf[..];
-        for r in plan {
-            let (a, b) = r.rows;
-            let (gw, tail) = rest.split_at((b - a) * r.inputs);
-            let (gb, tail) = tail.split_at(b - a);
-            rest = tail;
-            if let Some(layer) = grads.sum.layer_mut(r.layer) {
-                layer.w[a * r.inputs..b * r.inputs].copy_from_slice(gw);
-                layer.b[a..b].copy_from_slice(gb);
+    // Pass 1 of the core's step: per layer, the rows' Σ g² added in row
+    // order, plus the biases' own; layer after layer.
+    let rows_sq = &mut lead.rows_sq;
+    rows_sq.fill(0.0);
+    for chunk in &shared.chunks {
+        let chunk = read(chunk);
+        let mut ro = 0;
+        for r in &chunk.ranges {
+            for &p in &chunk.partial[ro..ro + r.len()] {
+                rows_sq[r.layer] += p;
             }
+            let at = lead.layers[r.layer].0 + r.rows.0;
+            lead.gbias[at..at + r.len()].copy_from_slice(&chunk.gb[ro..ro + r.len()]);
+            ro += r.len();
         }
     }
-    grads.count = shared.batch as u32;
-    {
-        let mut net = shared.net.write().unwrap_or_else(PoisonError::into_inner);
-        sgd.step(&mut **net, grads, velocity)?;
+    let mut sq = 0.0f32;
+    for (&(at, len), rows) in lead.layers.iter().zip(&lead.rows_sq) {
+        sq += rows + scale_sum_sq(&mut lead.gbias[at..at + len], shared.inv);
     }
+    let rule = sgd.update_rule(sq)?;
+    let same = |a: Update, b: Update| {
+        [a.scale, a.decay, a.momentum, a.lr].map(f32::to_bits)
+            == [b.scale, b.decay, b.momentum, b.lr].map(f32::to_bits)
+    };
+    if !(lead.speculate && same(rule, guess)) {
+        // Passes 2 and 3 with the rule that the norm gave.
+        shared.set_rule(Some(rule));
+        shared.attempt.fetch_add(1, Ordering::Relaxed);
+        shared.phase(Job::Update)?;
+    }
+    lead.speculate = sgd.config().clip_norm.is_none() || rule.scale == 1.0;
+    let mut finite = shared.chunks.iter().all(|c| read(c).finite);
+    {
+        let bias = read(&shared.bias);
+        for &(at, len) in &lead.layers {
+            let v = shared.momentum.then(|| &lead.vbias[at..at + len]);
+            finite &= rule.direction(&mut lead.gbias[at..at + len], &bias[at..at + len], v);
+        }
+    }
+    if !finite {
+        return Err(Error::NonFinite("update"));
+    }
+    // Commit: the biases here, the weights by switching every chunk's buffers.
+    {
+        let mut bias = shared.bias.write().unwrap_or_else(PoisonError::into_inner);
+        for &(at, len) in &lead.layers {
+            let u = &lead.gbias[at..at + len];
+            let v = shared.momentum.then(|| &mut lead.vbias[at..at + len]);
+            rule.commit(&mut bias[at..at + len], u, v);
+        }
+    }
+    shared
+        .committed
+        .store(shared.attempt.load(Ordering::Relaxed), Ordering::Relaxed);
+    shared.commits.fetch_add(1, Ordering::Relaxed);
     *stats = batch_stats;
     Ok(())
 }

@@ -25,8 +25,11 @@ const SPIN_BEFORE_YIELD: u32 = 2_000;
 pub(crate) enum Job {
     /// Forward and backward passes for chunks of the batch's samples.
     Samples,
-    /// Gradient rows for chunks of the weights.
+    /// Gradient rows (and, when the rule is known, their update) for chunks
+    /// of the weights.
     Rows,
+    /// The update of chunks of the weights, once the rule is known.
+    Update,
     /// Leave the worker loop.
     Exit,
 }
@@ -36,7 +39,8 @@ impl Job {
         match self {
             Job::Samples => 0,
             Job::Rows => 1,
-            Job::Exit => 2,
+            Job::Update => 2,
+            Job::Exit => 3,
         }
     }
 
@@ -44,14 +48,19 @@ impl Job {
         match c {
             0 => Job::Samples,
             1 => Job::Rows,
+            2 => Job::Update,
             _ => Job::Exit,
         }
     }
 }
 
-/// The claim word: generation (32 bits) | job (8 bits) | next chunk (24 bits).
-fn pack(generation: u64, job: Job, next: u64) -> u64 {
-    (generation << 32) | (job.code() << 24) | next
+/// Most chunks a phase may have: one bit each in the claim word.
+pub(crate) const MAX_CHUNKS: usize = 30;
+
+/// The claim word: generation (32 bits) | job (2 bits) | one bit per chunk
+/// claimed (30 bits).
+fn pack(generation: u64, job: Job, claimed: u64) -> u64 {
+    (generation << 32) | (job.code() << 30) | claimed
 }
 
 fn generation(state: u64) -> u64 {
@@ -59,19 +68,32 @@ fn generation(state: u64) -> u64 {
 }
 
 fn job(state: u64) -> Job {
-    Job::from_code((state >> 24) & 0xff)
+    Job::from_code((state >> 30) & 0b11)
 }
 
-fn next(state: u64) -> u64 {
-    state & 0x00ff_ffff
+fn claimed(state: u64) -> u64 {
+    state & ((1 << MAX_CHUNKS) - 1)
+}
+
+/// A value alone on its cache line (two lines: adjacent-line prefetch), so
+/// that the claim word and the done counter do not bounce together.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Line<T>(T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// Shared between the leader (the thread that calls `train`) and its workers.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
-    state: AtomicU64,
+    state: Line<AtomicU64>,
     /// Chunks finished in the current generation.
-    done: AtomicUsize,
+    done: Line<AtomicUsize>,
     sleepers: AtomicUsize,
     /// Set when a worker unwound, so the leader stops waiting for it.
     failed: AtomicBool,
@@ -94,19 +116,30 @@ impl Signal {
         g
     }
 
-    /// Any thread: claims the next of `total` chunks of generation `g`, or
-    /// `None` when all are taken or the generation has moved on.
-    pub(crate) fn claim(&self, g: u64, total: usize) -> Option<usize> {
+    /// Thread `me` of `threads`: claims a chunk of generation `g` (of
+    /// `total` ≤ [`MAX_CHUNKS`]), or `None` when all are taken or the
+    /// generation has moved on. Each thread prefers its own share of the
+    /// chunks (the same one every step, so the chunk's buffers stay in its
+    /// cache) and then helps with the others'.
+    pub(crate) fn claim(&self, g: u64, total: usize, me: usize, threads: usize) -> Option<usize> {
+        let total = total.min(MAX_CHUNKS);
+        let first = total * me / threads.max(1);
         let mut s = self.state.load(Ordering::Acquire);
         loop {
-            if generation(s) != g || next(s) as usize >= total {
+            if generation(s) != g {
                 return None;
             }
-            match self
-                .state
-                .compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Some(next(s) as usize),
+            let taken = claimed(s);
+            let c = (0..total)
+                .map(|k| (first + k) % total)
+                .find(|&c| taken & (1 << c) == 0)?;
+            match self.state.compare_exchange_weak(
+                s,
+                s | (1 << c),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(c),
                 Err(now) => s = now,
             }
         }
@@ -181,7 +214,7 @@ mod tests {
         let signal = Signal::default();
         let runs: Vec<AtomicUsize> = (0..7).map(|_| AtomicUsize::new(0)).collect();
         thread::scope(|s| {
-            for _ in 0..3 {
+            for me in 1..4 {
                 let (signal, runs) = (&signal, &runs);
                 s.spawn(move || {
                     let mut seen = 0;
@@ -191,7 +224,7 @@ mod tests {
                         if job == Job::Exit {
                             break;
                         }
-                        while let Some(c) = signal.claim(g, runs.len()) {
+                        while let Some(c) = signal.claim(g, runs.len(), me, 4) {
                             runs[c].fetch_add(1, Ordering::Relaxed);
                             signal.finish();
                         }
@@ -204,7 +237,7 @@ mod tests {
                 } else {
                     Job::Rows
                 });
-                while let Some(c) = signal.claim(g, runs.len()) {
+                while let Some(c) = signal.claim(g, runs.len(), 0, 4) {
                     runs[c].fetch_add(1, Ordering::Relaxed);
                     signal.finish();
                 }

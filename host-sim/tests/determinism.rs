@@ -134,3 +134,90 @@ fn momentum_clipping_and_an_odd_batch_are_bit_identical_too() {
     };
     check(cfg, 19, 2);
 }
+
+#[test]
+fn batches_big_enough_for_3_and_8_threads_with_momentum_and_clipping() {
+    // Batch 61 on 2410 parameters is worth 8 threads (`threads_for`), so the
+    // counts are not capped; clipping at 0.5 or 0.6 clips some steps only,
+    // which exercises both the speculative and the separate update phase.
+    let t = ParallelTrainer::new(
+        start(),
+        SoftmaxCrossEntropy,
+        Sgd::new(SgdConfig::new(0.05)).unwrap(),
+        8,
+    )
+    .unwrap();
+    assert_eq!(t.threads_for(61), 8);
+    assert_eq!(t.threads_for(4), 1, "4 × 2410 is too little to share");
+    for clip in [0.5, 0.6] {
+        let cfg = SgdConfig {
+            momentum: 0.5,
+            clip_norm: Some(clip),
+            weight_decay: 1e-3,
+            ..SgdConfig::new(0.05)
+        };
+        check(cfg, 61, 2);
+    }
+}
+
+#[test]
+fn a_non_finite_update_leaves_the_model_as_it_was() {
+    let set = data::digits()
+        .train
+        .to_train_set::<64, 10>(LossKind::SoftmaxCe)
+        .unwrap();
+    // An input column that is zero in every sample: a huge weight on it does
+    // not disturb the forward pass, but decay makes its update overflow.
+    let col = (0..64)
+        .find(|&i| set.x.iter().all(|x| x[i] == 0.0))
+        .expect("digits have an always-blank pixel");
+    let mut net = start();
+    net.layer_mut(0).unwrap().w[5 * 64 + col] = 3e38;
+    let before = bits(&*net);
+    let cfg = SgdConfig {
+        weight_decay: 1.0,
+        momentum: 0.9,
+        ..SgdConfig::new(10.0)
+    };
+    // The core refuses the step and leaves the model alone.
+    let mut core_net = net.clone();
+    let mut scratch = <Digits as Model>::SCRATCH;
+    let mut grads = Box::new(Gradients::<Digits>::ZERO);
+    let mut velocity = Box::new(Velocity::<Digits>::ZERO);
+    let mut data = set.clone();
+    let mut order = vec![0u32; set.len()];
+    let mut core = Trainer::with_momentum(
+        &mut *core_net,
+        &mut scratch,
+        &mut *grads,
+        &mut *velocity,
+        SoftmaxCrossEntropy,
+        Sgd::new(cfg).unwrap(),
+    );
+    let core_err = core
+        .epoch(&mut data, &mut order, 64, &mut Rng::seed(1))
+        .unwrap_err();
+    assert_eq!(bits(&*core_net), before);
+    for threads in [1, 2, 3, 8] {
+        let mut t = ParallelTrainer::new(
+            net.clone(),
+            SoftmaxCrossEntropy,
+            Sgd::new(cfg).unwrap(),
+            threads,
+        )
+        .unwrap();
+        let err = t
+            .train(
+                &set,
+                64,
+                1,
+                Order::Shuffled,
+                &mut Rng::seed(1),
+                |_| {},
+                |_| ControlFlow::Continue(()),
+            )
+            .unwrap_err();
+        assert_eq!(err, core_err, "{threads} threads");
+        assert_eq!(bits(t.net()), before, "{threads} threads");
+    }
+}
