@@ -186,8 +186,14 @@ pub fn outer_sub(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], lr: f32
     outer_update(w, b, delta, x, -lr);
 }
 
+/// Rows at least this long skip their update when their delta is zero.
+const SKIP_ZERO_ROWS_FROM: usize = 16;
+
 /// `w[o][i] += (scale·delta[o])·x[i]`, `b[o] += scale·delta[o]`; with
 /// `scale = 1` the multiplication is exact, so this is plain accumulation.
+/// Rows of 16 or more inputs whose delta is zero are skipped, which is what adding zero does —
+/// except that a −0.0 there stays −0.0 instead of becoming +0.0 — and halves
+/// the work behind ReLU layers, where about half the units are off.
 #[inline(always)]
 fn outer_update(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], scale: f32) {
     let n = x.len();
@@ -196,15 +202,34 @@ fn outer_update(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], scale: f
     let (dp, dl) = delta.as_chunks::<2>();
     for ((rows, bias), d) in (&mut pairs).zip(bp.iter_mut()).zip(dp) {
         let (s0, s1) = (scale * d[0], scale * d[1]);
-        bias[0] += s0;
-        bias[1] += s1;
         let (r0, r1) = rows.split_at_mut(n);
-        axpy2(r0, s0, r1, s1, x);
+        // A zero delta (typically a ReLU unit that was off) adds nothing: its
+        // row is skipped. (A NaN delta is not zero and is applied.) Short rows
+        // are cheaper to update than to test; `n` is a constant once inlined.
+        let wide = n >= SKIP_ZERO_ROWS_FROM;
+        match (!wide || d[0] != 0.0, !wide || d[1] != 0.0) {
+            (true, true) => {
+                bias[0] += s0;
+                bias[1] += s1;
+                axpy2(r0, s0, r1, s1, x);
+            }
+            (true, false) => {
+                bias[0] += s0;
+                axpy(r0, s0, x);
+            }
+            (false, true) => {
+                bias[1] += s1;
+                axpy(r1, s1, x);
+            }
+            (false, false) => {}
+        }
     }
     if let (Some(bias), Some(&d)) = (bl.first_mut(), dl.first()) {
-        let s = scale * d;
-        *bias += s;
-        axpy(pairs.into_remainder(), s, x);
+        if n < SKIP_ZERO_ROWS_FROM || d != 0.0 {
+            let s = scale * d;
+            *bias += s;
+            axpy(pairs.into_remainder(), s, x);
+        }
     }
 }
 
