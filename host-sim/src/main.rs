@@ -151,8 +151,10 @@ struct TrainArgs {
     /// core's weight blob. Written to FILE.tmp, then renamed.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
-    /// Draw loss/accuracy curves to an SVG file (PNG is not supported).
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw loss/accuracy curves to FILE.svg or FILE.png (by extension; PNG
+    /// labels use a built-in font, so no system fonts are needed). Written to
+    /// FILE.tmp, then renamed.
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     plot: Option<PathBuf>,
 }
 
@@ -206,8 +208,8 @@ struct BenchArgs {
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Also draw the speedups as an SVG chart.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Also draw the speedups as a chart: FILE.svg, or FILE.png (by extension).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     svg: Option<PathBuf>,
 }
 
@@ -603,9 +605,8 @@ where
         );
     }
     if let Some(path) = &a.plot {
-        let svg = plot::curves_svg(&curves, &format!("{} on {}", info.name, split.name))
-            .map_err(|e| anyhow!(e))?;
-        plot::write_svg(path, &svg).map_err(|e| anyhow!(e))?;
+        let title = format!("{} on {}", info.name, split.name);
+        plot::write_curves(path, &curves, &title).map_err(|e| anyhow!(e))?;
         say!("plotted {}", path.display());
     }
     Ok(())
@@ -765,8 +766,7 @@ fn run_bench(a: &BenchArgs) -> Result<()> {
         say!("wrote {}", p.display());
     }
     if let Some(p) = &a.svg {
-        let svg = plot::speedup_svg(&report).map_err(|e| anyhow!(e))?;
-        plot::write_svg(p, &svg).map_err(|e| anyhow!(e))?;
+        plot::write_speedup(p, &report).map_err(|e| anyhow!(e))?;
         say!("wrote {}", p.display());
     }
     Ok(())

@@ -86,6 +86,54 @@ fn xor_trains_to_convergence() {
 }
 
 #[test]
+fn train_plots_png_curves_without_system_fonts() {
+    let dir = temp_dir("png");
+    let path = dir.join("curves.png");
+    let out = ok(&[
+        "train",
+        "--data",
+        "xor",
+        "--epochs",
+        "30",
+        "--threads",
+        "1",
+        "--plot",
+        s(&path),
+    ]);
+    assert!(out.contains("plotted"), "{out}");
+    assert!(!dir.join("curves.png.tmp").exists());
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "PNG signature");
+    // IHDR is the first chunk: width and height, big-endian, at 16..24.
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    let size = tinytrain_sim::plot::curves_png_size(true);
+    assert_eq!((be(16), be(20)), size);
+
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes[..]))
+        .read_info()
+        .unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut rgb).unwrap();
+    assert_eq!((info.width, info.height), size);
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let pixels = |c: [u8; 3]| {
+        rgb[..info.buffer_size()]
+            .chunks(3)
+            .filter(|p| *p == c)
+            .count()
+    };
+    assert!(pixels([0, 0, 255]) > 100, "the blue training curve");
+    assert!(pixels([255, 0, 0]) > 100, "the red held-out curve");
+    assert!(pixels([0, 0, 0]) > 1000, "frame and labels");
+
+    // Other extensions are refused before training.
+    let e = fails(&["train", "--data", "xor", "--plot", s(&dir.join("c.jpg"))]);
+    assert!(e.contains("must end in .svg or .png"), "{e}");
+    assert!(!dir.join("c.jpg").exists());
+}
+
+#[test]
 fn digits_reaches_94_percent_and_round_trips_through_save_and_load() {
     let dir = temp_dir("digits");
     let model = dir.join("digits.bin");
@@ -142,13 +190,14 @@ fn digits_reaches_94_percent_and_round_trips_through_save_and_load() {
     // A failed run leaves the saved model alone.
     let before = std::fs::read(&model).unwrap();
     fails(&["train", "--lr", "100", "--save", s(&model)]);
-    fails(&[
+    let e = fails(&[
         "train",
         "--plot",
-        s(&dir.join("c.png")),
+        s(&dir.join("c.gif")),
         "--save",
         s(&model),
     ]);
+    assert!(e.contains("must end in .svg or .png"), "{e}");
     assert_eq!(std::fs::read(&model).unwrap(), before);
 
     // A corrupted blob is refused.
