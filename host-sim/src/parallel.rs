@@ -273,6 +273,8 @@ struct Replica<N> {
     fresh: Vec<u64>,
     /// The number of commits this copy reflects.
     synced: u64,
+    /// This epoch's sample order (each thread reads its own copy).
+    order: Vec<u32>,
 }
 
 /// Phase-1 storage of one chunk of the batch: a scratch per sample and the
@@ -296,12 +298,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Shared<'a, N: Model, L, const I: usize, const O: usize> {
     loss: &'a L,
     data: &'a TrainSet<I, O>,
-    /// This epoch's sample order and the current batch's start in it.
-    order: RwLock<Vec<u32>>,
+    /// The current batch's start in this epoch's sample order.
     start: AtomicUsize,
     batch: usize,
-    /// Threads in the team (the leader is thread 0).
-    threads: usize,
     /// 1 / batch, as the core computes it.
     inv: f32,
     /// Phase 1 chunks (contiguous samples of the batch).
@@ -416,8 +415,7 @@ where
         rule: Option<Update>,
         (attempt, cur): (u64, usize),
         start: usize,
-        order: &[u32],
-        slots: &[RwLockReadGuard<'_, Slot<N::Scratch>>],
+        slots: &[Option<RwLockReadGuard<'_, Slot<N::Scratch>>>],
         rep: &mut Replica<N>,
     ) {
         let mut chunk = self.chunks[c]
@@ -454,9 +452,10 @@ where
                     gbias.fill(0.0);
                     for s in 0..self.batch {
                         let (v, k) = self.locate[s];
-                        let x = &self.data.x[order[start + s] as usize];
+                        let Some(slot) = &slots[v] else { continue };
+                        let x = &self.data.x[rep.order[start + s] as usize];
                         let (input, delta) =
-                            N::layer_io(x, &slots[v].scratch[k], range.layer).unwrap_or((&[], &[]));
+                            N::layer_io(x, &slot.scratch[k], range.layer).unwrap_or((&[], &[]));
                         tinytrain::kernel::outer_acc(g, gbias, &delta[first..first + rows], input);
                     }
                     // Pass 1 of the core's step, row by row.
@@ -489,62 +488,54 @@ where
     }
 
     /// Claims and runs chunks of generation `g` until none are left; `me`
-    /// is the thread (0 = the leader). Every lock is released before the
-    /// last chunk is reported done, so the leader never waits for one.
+    /// is the thread (0 = the leader). Its chunks are reported done once,
+    /// after every lock is released, so the leader never waits for one.
     fn work(&self, me: usize, g: u64, job: Job) {
-        let total = self.chunks(job);
-        let Some(mut c) = self.signal.claim(g, total, me, self.threads) else {
+        let Some(mut c) = self.signal.claim(g, me) else {
             return;
         };
+        let mut finished = 1;
         let start = self.start.load(Ordering::Relaxed);
-        let order = read(&self.order);
-        let mut rep = lock(&self.replicas[me]);
+        let mut guard = lock(&self.replicas[me]);
+        let rep = &mut *guard;
         match job {
             Job::Samples => {
-                self.refresh(&mut rep);
+                self.refresh(rep);
                 loop {
-                    self.samples(c, start, &order, &rep.net);
-                    let Some(next) = self.signal.claim(g, total, me, self.threads) else {
+                    self.samples(c, start, &rep.order, &rep.net);
+                    let Some(next) = self.signal.claim(g, me) else {
                         break;
                     };
-                    self.signal.finish();
+                    finished += 1;
                     c = next;
                 }
             }
             Job::Rows | Job::Update => {
-                let slots: Vec<_> = if job == Job::Rows {
-                    self.slots.iter().map(read).collect()
-                } else {
-                    Vec::new()
-                };
+                // Read locks on every samples chunk, without allocating.
+                let slots: [Option<RwLockReadGuard<'_, Slot<N::Scratch>>>; MAX_CHUNKS] =
+                    std::array::from_fn(|k| {
+                        (job == Job::Rows)
+                            .then(|| self.slots.get(k).map(read))
+                            .flatten()
+                    });
                 let rule = self.rule();
                 let at = (
                     self.attempt.load(Ordering::Relaxed),
                     (self.commits.load(Ordering::Relaxed) % 2) as usize,
                 );
                 loop {
-                    self.rows(
-                        c,
-                        job == Job::Rows,
-                        rule,
-                        at,
-                        start,
-                        &order,
-                        &slots,
-                        &mut rep,
-                    );
-                    let Some(next) = self.signal.claim(g, total, me, self.threads) else {
+                    self.rows(c, job == Job::Rows, rule, at, start, &slots, rep);
+                    let Some(next) = self.signal.claim(g, me) else {
                         break;
                     };
-                    self.signal.finish();
+                    finished += 1;
                     c = next;
                 }
             }
             Job::Exit => {}
         }
-        drop(rep);
-        drop(order);
-        self.signal.finish();
+        drop(guard);
+        self.signal.finish(me, finished);
     }
 
     /// A worker thread's loop.
@@ -563,10 +554,17 @@ where
 
     /// Leader: runs one phase with the workers and waits for it.
     fn phase(&self, job: Job) -> Result<(), Error> {
-        let g = self.signal.publish(job);
+        self.phase_with(job, || ())
+    }
+
+    /// Leader: runs one phase with the workers, then `meanwhile` (while
+    /// they may still finish their chunks), then waits for the phase.
+    fn phase_with<T>(&self, job: Job, meanwhile: impl FnOnce() -> T) -> Result<T, Error> {
+        let g = self.signal.publish(job, self.chunks(job));
         self.work(0, g, job);
-        if self.signal.wait_done(self.chunks(job)) {
-            Ok(())
+        let t = meanwhile();
+        if self.signal.wait_done() {
+            Ok(t)
         } else {
             Err(Error::InvalidParam("a training thread failed"))
         }
@@ -730,9 +728,18 @@ where
         let workers = self.threads_for(batch);
         // Several chunks per thread, so a thread that is late (descheduled)
         // leaves little for the others to wait on.
+        // Several chunks per thread, so a thread that is late (descheduled)
+        // leaves little for the others to wait on; but no rows chunk smaller
+        // than MIN_WORK_PER_THREAD samples × parameters: each chunk walks all
+        // the samples once per block of rows, which costs more than it shares
+        // below that (W2: 4 rows chunks, W3: 8, on 2 threads).
         let per_thread = if workers == 1 { 1 } else { 4 };
-        let chunks = (workers * per_thread).min(MAX_CHUNKS);
-        let sample_chunks = chunks.min(batch);
+        let work = batch.saturating_mul(N::PARAMS) / MIN_WORK_PER_THREAD;
+        let sample_chunks = (workers * per_thread).min(MAX_CHUNKS).min(batch);
+        let chunks = (workers * per_thread)
+            .min(work)
+            .max(workers)
+            .min(MAX_CHUNKS);
         let momentum = self.velocity.is_some();
         let chunks: Vec<_> = partition_rows(&*self.net, chunks)
             .into_iter()
@@ -769,6 +776,7 @@ where
                     net,
                     fresh: vec![0; chunks.len()],
                     synced: 0,
+                    order: vec![0; n],
                 })
             })
             .collect();
@@ -793,10 +801,8 @@ where
         let shared = Shared {
             loss: &self.loss,
             data,
-            order: RwLock::new((0..n as u32).collect()),
             start: AtomicUsize::new(0),
             batch,
-            threads: workers,
             inv: 1.0 / (batch as u32) as f32,
             slots,
             locate,
@@ -809,7 +815,7 @@ where
             attempt: AtomicU64::new(0),
             rule: Default::default(),
             has_rule: AtomicBool::new(false),
-            signal: Signal::default(),
+            signal: Signal::new(workers),
         };
         let net = &mut *self.net;
         let velocity = self.velocity.as_deref_mut();
@@ -823,12 +829,16 @@ where
             let result = (|| {
                 for _ in 0..epochs {
                     {
-                        let mut ord = shared.order.write().unwrap_or_else(PoisonError::into_inner);
+                        let mut lead_rep = lock(&shared.replicas[0]);
+                        let ord = &mut lead_rep.order;
                         for (i, slot) in ord.iter_mut().enumerate() {
                             *slot = i as u32;
                         }
                         if order == Order::Shuffled {
                             shuffle(&mut ord[..], rng);
+                        }
+                        for r in &shared.replicas[1..] {
+                            lock(r).order.copy_from_slice(&lead_rep.order);
                         }
                     }
                     sgd.set_epoch(*epoch);
@@ -851,7 +861,7 @@ where
                 }
                 Ok(())
             })();
-            shared.signal.publish(Job::Exit);
+            shared.signal.publish(Job::Exit, 0);
             shared.write_back(net, velocity.map(|v| (v, &lead.vbias[..])));
             result
         })
@@ -871,30 +881,35 @@ where
     L: Loss<O>,
 {
     shared.phase(Job::Samples)?;
-    // Per-sample results in sample order: the first error wins, as in the core.
-    let mut batch_stats = *stats;
-    for slot in &shared.slots {
-        for r in &read(slot).results {
-            let (l, correct) = (*r)?;
-            batch_stats.samples += 1;
-            batch_stats.loss_sum += l;
-            batch_stats.correct += u32::from(correct);
-        }
-    }
     // The unclipped rule, tried by the rows phase while it is likely right.
-    let guess = Update {
-        scale: 1.0,
-        ..sgd.update_rule(0.0)?
-    };
-    shared.set_rule(lead.speculate.then_some(guess));
+    let guess = sgd.update_rule(0.0).map(|r| Update { scale: 1.0, ..r });
+    shared.set_rule(guess.ok().filter(|_| lead.speculate));
     shared.attempt.fetch_add(1, Ordering::Relaxed);
-    shared.phase(Job::Rows)?;
+    // Per-sample results in sample order, read while the other threads finish
+    // their rows (nothing is committed before they are checked): the first
+    // error wins, as in the core.
+    let batch_stats = shared.phase_with(Job::Rows, || {
+        let mut batch_stats = *stats;
+        for slot in &shared.slots {
+            for r in &read(slot).results {
+                let (l, correct) = (*r)?;
+                batch_stats.samples += 1;
+                batch_stats.loss_sum += l;
+                batch_stats.correct += u32::from(correct);
+            }
+        }
+        Ok(batch_stats)
+    })??;
+    let guess = guess?;
     // Pass 1 of the core's step: per layer, the rows' Σ g² added in row
     // order, plus the biases' own; layer after layer.
     let rows_sq = &mut lead.rows_sq;
     rows_sq.fill(0.0);
+    // Whether the rows phase's updates were all finite (if it made them).
+    let mut rows_finite = true;
     for chunk in &shared.chunks {
         let chunk = read(chunk);
+        rows_finite &= chunk.finite;
         let mut ro = 0;
         for r in &chunk.ranges {
             for &p in &chunk.partial[ro..ro + r.len()] {
@@ -914,14 +929,20 @@ where
         [a.scale, a.decay, a.momentum, a.lr].map(f32::to_bits)
             == [b.scale, b.decay, b.momentum, b.lr].map(f32::to_bits)
     };
-    if !(lead.speculate && same(rule, guess)) {
+    // Whether the rows phase already applied the right rule.
+    let speculated = lead.speculate && same(rule, guess);
+    if !speculated {
         // Passes 2 and 3 with the rule that the norm gave.
         shared.set_rule(Some(rule));
         shared.attempt.fetch_add(1, Ordering::Relaxed);
         shared.phase(Job::Update)?;
     }
     lead.speculate = sgd.config().clip_norm.is_none() || rule.scale == 1.0;
-    let mut finite = shared.chunks.iter().all(|c| read(c).finite);
+    let mut finite = if speculated {
+        rows_finite
+    } else {
+        shared.chunks.iter().all(|c| read(c).finite)
+    };
     {
         let bias = read(&shared.bias);
         for &(at, len) in &lead.layers {

@@ -2,9 +2,11 @@
 //!
 //! One training step is two short phases (a W2 batch is tens of
 //! microseconds of work), so a park/unpark per phase would eat the gain of a
-//! second core. Each phase is cut into chunks that threads *claim* from one
-//! atomic word holding the generation, the job and the next chunk index.
-//! The leader claims chunks too and then waits only for chunks that another
+//! second core. Each phase is cut into chunks; every thread has its own share
+//! of them in a claim word of its own (generation, first and end of what is
+//! left), takes chunks from its front and, once its share is done, helps
+//! the others from the back of theirs. The leader publishes the job in one
+//! more word, claims chunks too and then waits only for chunks that another
 //! thread has claimed and not finished: a worker that the OS has descheduled
 //! (the machine may be shared) never holds up a phase it has not joined.
 //! Workers spin briefly on the word and only then sleep on a condition
@@ -54,13 +56,12 @@ impl Job {
     }
 }
 
-/// Most chunks a phase may have: one bit each in the claim word.
+/// Most chunks a phase may have.
 pub(crate) const MAX_CHUNKS: usize = 30;
 
-/// The claim word: generation (32 bits) | job (2 bits) | one bit per chunk
-/// claimed (30 bits).
-fn pack(generation: u64, job: Job, claimed: u64) -> u64 {
-    (generation << 32) | (job.code() << 30) | claimed
+/// The job word: generation (32 bits) | job (2 bits).
+fn pack(generation: u64, job: Job) -> u64 {
+    (generation << 32) | (job.code() << 30)
 }
 
 fn generation(state: u64) -> u64 {
@@ -71,12 +72,19 @@ fn job(state: u64) -> Job {
     Job::from_code((state >> 30) & 0b11)
 }
 
-fn claimed(state: u64) -> u64 {
-    state & ((1 << MAX_CHUNKS) - 1)
+/// A thread's claim word: generation (32 bits) | first unclaimed chunk of
+/// its share (16 bits) | end of the unclaimed part (16 bits). The owner
+/// claims from the front, a helper from the back.
+fn pack_share(generation: u64, lo: usize, hi: usize) -> u64 {
+    (generation << 32) | ((lo as u64) << 16) | hi as u64
+}
+
+fn share_bounds(word: u64) -> (usize, usize) {
+    (((word >> 16) & 0xffff) as usize, (word & 0xffff) as usize)
 }
 
 /// A value alone on its cache line (two lines: adjacent-line prefetch), so
-/// that the claim word and the done counter do not bounce together.
+/// that the words that different threads write do not bounce together.
 #[derive(Debug, Default)]
 #[repr(align(128))]
 struct Line<T>(T);
@@ -89,11 +97,23 @@ impl<T> std::ops::Deref for Line<T> {
 }
 
 /// Shared between the leader (the thread that calls `train`) and its workers.
-#[derive(Debug, Default)]
+///
+/// Each thread has its own claim word and its own count of finished
+/// chunks, each on its own cache line: a thread that works through its own
+/// share touches only lines that stay in its core's cache, and a line moves
+/// between cores only when the leader starts a phase, when a thread reports
+/// its chunks done (once per phase), or when a thread that ran out of work
+/// takes a chunk from another's share.
+#[derive(Debug)]
 pub(crate) struct Signal {
     state: Line<AtomicU64>,
-    /// Chunks finished in the current generation.
-    done: Line<AtomicUsize>,
+    /// Per thread: its claim word ([`pack_share`]).
+    shares: Vec<Line<AtomicU64>>,
+    /// Per thread: chunks it has finished, over all generations.
+    done: Vec<Line<AtomicUsize>>,
+    /// Leader only: chunks published, over all generations (what `done`
+    /// adds up to once the current phase is over).
+    published: AtomicUsize,
     sleepers: AtomicUsize,
     /// Set when a worker unwound, so the leader stops waiting for it.
     failed: AtomicBool,
@@ -102,13 +122,40 @@ pub(crate) struct Signal {
 }
 
 impl Signal {
-    /// Leader: starts `job`; returns its generation for [`Signal::claim`].
-    pub(crate) fn publish(&self, job: Job) -> u64 {
-        self.done.store(0, Ordering::Relaxed);
+    /// A signal for a team of `threads` (the leader included).
+    pub(crate) fn new(threads: usize) -> Self {
+        let threads = threads.max(1);
+        Signal {
+            state: Line::default(),
+            shares: (0..threads).map(|_| Line::default()).collect(),
+            done: (0..threads).map(|_| Line::default()).collect(),
+            published: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Leader: starts `job` of `total` (≤ [`MAX_CHUNKS`]) chunks; returns
+    /// its generation for [`Signal::claim`]. Thread `t` of `n` first gets
+    /// chunks `total·t/n .. total·(t+1)/n`, the same every step, so that the
+    /// chunks' buffers stay in its cache.
+    pub(crate) fn publish(&self, job: Job, total: usize) -> u64 {
+        let total = total.min(MAX_CHUNKS);
         let g = (generation(self.state.load(Ordering::Relaxed)) + 1) & 0xffff_ffff;
+        let n = self.shares.len();
+        for (t, word) in self.shares.iter().enumerate() {
+            word.store(
+                pack_share(g, total * t / n, total * (t + 1) / n),
+                Ordering::Relaxed,
+            );
+        }
+        self.published.fetch_add(total, Ordering::Relaxed);
+        // Release: a thread that sees the generation sees the claim words.
         // SeqCst pairs with the worker's SeqCst `sleepers` increment: either
         // the worker sees the new generation or we see it asleep.
-        self.state.store(pack(g, job, 0), Ordering::SeqCst);
+        self.state.store(pack(g, job), Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
             self.wake.notify_all();
@@ -116,45 +163,58 @@ impl Signal {
         g
     }
 
-    /// Thread `me` of `threads`: claims a chunk of generation `g` (of
-    /// `total` ≤ [`MAX_CHUNKS`]), or `None` when all are taken or the
-    /// generation has moved on. Each thread prefers its own share of the
-    /// chunks (the same one every step, so the chunk's buffers stay in its
-    /// cache) and then helps with the others'.
-    pub(crate) fn claim(&self, g: u64, total: usize, me: usize, threads: usize) -> Option<usize> {
-        let total = total.min(MAX_CHUNKS);
-        let first = total * me / threads.max(1);
-        let mut s = self.state.load(Ordering::Acquire);
+    /// Thread `me`: claims a chunk of generation `g`, or `None` when all are
+    /// taken or the generation has moved on. It takes its own share from
+    /// the front, then helps the other threads from the back of theirs.
+    pub(crate) fn claim(&self, g: u64, me: usize) -> Option<usize> {
+        let n = self.shares.len();
+        (0..n).find_map(|k| self.take(g, (me + k) % n, k == 0))
+    }
+
+    fn take(&self, g: u64, owner: usize, front: bool) -> Option<usize> {
+        let word = &self.shares[owner];
+        let mut s = word.load(Ordering::Acquire);
         loop {
             if generation(s) != g {
                 return None;
             }
-            let taken = claimed(s);
-            let c = (0..total)
-                .map(|k| (first + k) % total)
-                .find(|&c| taken & (1 << c) == 0)?;
-            match self.state.compare_exchange_weak(
-                s,
-                s | (1 << c),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            let (lo, hi) = share_bounds(s);
+            if lo >= hi {
+                return None;
+            }
+            let (next, c) = if front {
+                (pack_share(g, lo + 1, hi), lo)
+            } else {
+                (pack_share(g, lo, hi - 1), hi - 1)
+            };
+            match word.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Some(c),
                 Err(now) => s = now,
             }
         }
     }
 
-    /// Any thread: reports a claimed chunk done (publishing its writes).
-    pub(crate) fn finish(&self) {
-        self.done.fetch_add(1, Ordering::Release);
+    /// Thread `me`: reports `chunks` claimed chunks done (publishing their
+    /// writes).
+    pub(crate) fn finish(&self, me: usize, chunks: usize) {
+        if chunks > 0 {
+            self.done[me].fetch_add(chunks, Ordering::Release);
+        }
     }
 
-    /// Leader: waits until all `total` chunks are done. Returns false if a
-    /// worker died instead.
-    pub(crate) fn wait_done(&self, total: usize) -> bool {
+    /// Leader: waits until every chunk published so far is done. Returns
+    /// false if a worker died instead.
+    pub(crate) fn wait_done(&self) -> bool {
+        let target = self.published.load(Ordering::Relaxed);
         let mut spins = 0u32;
-        while self.done.load(Ordering::Acquire) < total {
+        loop {
+            let done = self
+                .done
+                .iter()
+                .fold(0usize, |a, d| a.wrapping_add(d.load(Ordering::Acquire)));
+            if done == target {
+                return true;
+            }
             if self.failed.load(Ordering::Relaxed) {
                 return false;
             }
@@ -165,7 +225,6 @@ impl Signal {
                 thread::yield_now();
             }
         }
-        true
     }
 
     /// Worker: waits for a generation other than `seen`; returns it and its job.
@@ -211,7 +270,7 @@ mod tests {
 
     #[test]
     fn every_chunk_runs_exactly_once() {
-        let signal = Signal::default();
+        let signal = Signal::new(4);
         let runs: Vec<AtomicUsize> = (0..7).map(|_| AtomicUsize::new(0)).collect();
         thread::scope(|s| {
             for me in 1..4 {
@@ -224,29 +283,34 @@ mod tests {
                         if job == Job::Exit {
                             break;
                         }
-                        while let Some(c) = signal.claim(g, runs.len(), me, 4) {
+                        let mut mine = 0;
+                        while let Some(c) = signal.claim(g, me) {
                             runs[c].fetch_add(1, Ordering::Relaxed);
-                            signal.finish();
+                            mine += 1;
                         }
+                        signal.finish(me, mine);
                     }
                 });
             }
             for round in 0..1000 {
-                let g = signal.publish(if round % 2 == 0 {
+                let job = if round % 2 == 0 {
                     Job::Samples
                 } else {
                     Job::Rows
-                });
-                while let Some(c) = signal.claim(g, runs.len(), 0, 4) {
+                };
+                let g = signal.publish(job, runs.len());
+                let mut mine = 0;
+                while let Some(c) = signal.claim(g, 0) {
                     runs[c].fetch_add(1, Ordering::Relaxed);
-                    signal.finish();
+                    mine += 1;
                 }
-                assert!(signal.wait_done(runs.len()));
+                signal.finish(0, mine);
+                assert!(signal.wait_done());
                 for r in &runs {
                     assert_eq!(r.load(Ordering::Relaxed), round + 1);
                 }
             }
-            signal.publish(Job::Exit);
+            signal.publish(Job::Exit, 0);
         });
     }
 }
