@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use serde::Serialize;
-use tinytrain::{init_seeded, Init, Model, Mse, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy};
+use tinytrain::{init_seeded, Error, Init, Model, Mse, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy};
 
 use crate::nets::{Digits, LossKind, Mnist, Xor};
 use crate::parallel::{threads_for, Order, ParallelTrainer, TrainSet};
@@ -112,7 +112,7 @@ fn load_flat<N: Model>(net: &mut N, values: &[f32]) {
 }
 
 /// W1: 10,000 (or `epochs`) full-batch epochs from the fixed weights.
-pub fn w1(threads: usize, epochs: u32) -> f64 {
+pub fn w1(threads: usize, epochs: u32) -> Result<f64, Error> {
     let x = data::xor().train;
     let set: TrainSet<2, 1> = x
         .to_train_set(LossKind::Mse)
@@ -120,10 +120,9 @@ pub fn w1(threads: usize, epochs: u32) -> f64 {
     let mut net = tinytrain::host::boxed::<Xor>();
     load_flat(&mut *net, &XOR_INIT);
     let sgd = Sgd::new(SgdConfig::new(0.5)).unwrap_or_else(|e| unreachable!("{e}"));
-    let mut t =
-        ParallelTrainer::new(net, Mse, sgd, threads).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut t = ParallelTrainer::new(net, Mse, sgd, threads)?;
     let start = Instant::now();
-    let r = t.train(
+    t.train(
         &set,
         4,
         epochs,
@@ -131,24 +130,19 @@ pub fn w1(threads: usize, epochs: u32) -> f64 {
         &mut Rng::seed(0),
         |_| {},
         |_| ControlFlow::Continue(()),
-    );
-    let dt = start.elapsed().as_secs_f64();
-    if r.is_err() {
-        return 0.0;
-    }
-    4.0 * f64::from(epochs) / dt
+    )?;
+    Ok(4.0 * f64::from(epochs) / start.elapsed().as_secs_f64())
 }
 
 /// W2: digits 64-32-10, B = 32, lr 0.05; samples/s from the median epoch time.
-pub fn w2(set: &TrainSet<64, 10>, threads: usize, epochs: u32) -> f64 {
+pub fn w2(set: &TrainSet<64, 10>, threads: usize, epochs: u32) -> Result<f64, Error> {
     let mut net = tinytrain::host::boxed::<Digits>();
     init_seeded(&mut *net, Init::PyTorchDefault, 1);
     let sgd = Sgd::new(SgdConfig::new(0.05)).unwrap_or_else(|e| unreachable!("{e}"));
-    let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)?;
     let mut times = Vec::new();
     let mut last = Instant::now();
-    let r = t.train(
+    t.train(
         set,
         32,
         epochs,
@@ -161,56 +155,38 @@ pub fn w2(set: &TrainSet<64, 10>, threads: usize, epochs: u32) -> f64 {
             last = now;
             ControlFlow::Continue(())
         },
-    );
-    if r.is_err() {
-        return 0.0;
-    }
+    )?;
     let used = (set.len() / 32 * 32) as f64;
-    used / median(&mut times)
+    Ok(used / median(&mut times))
 }
 
 /// W3: 784-128-64-10, B = 64, lr 0.01; one epoch after 20 warm-up steps.
-pub fn w3(set: &TrainSet<784, 10>, threads: usize) -> f64 {
+pub fn w3(set: &TrainSet<784, 10>, threads: usize) -> Result<f64, Error> {
     let mut net = tinytrain::host::boxed::<Mnist>();
     init_seeded(&mut *net, Init::PyTorchDefault, 3);
     let sgd = Sgd::new(SgdConfig::new(0.01)).unwrap_or_else(|e| unreachable!("{e}"));
-    let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)
-        .unwrap_or_else(|e| unreachable!("{e}"));
+    let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)?;
+    let mut rng = Rng::seed(4);
+    let mut epoch = |data: &TrainSet<784, 10>| {
+        t.train(
+            data,
+            64,
+            1,
+            Order::Shuffled,
+            &mut rng,
+            |_| {},
+            |_| ControlFlow::Continue(()),
+        )
+    };
     // 20 warm-up steps (fewer if the set is smaller).
     let w = set.len().min(20 * 64);
-    let warm = TrainSet {
+    epoch(&TrainSet {
         x: set.x[..w].to_vec(),
         t: set.t[..w].to_vec(),
-    };
-    let mut rng = Rng::seed(4);
-    if t.train(
-        &warm,
-        64,
-        1,
-        Order::Shuffled,
-        &mut rng,
-        |_| {},
-        |_| ControlFlow::Continue(()),
-    )
-    .is_err()
-    {
-        return 0.0;
-    }
+    })?;
     let start = Instant::now();
-    if t.train(
-        set,
-        64,
-        1,
-        Order::Shuffled,
-        &mut rng,
-        |_| {},
-        |_| ControlFlow::Continue(()),
-    )
-    .is_err()
-    {
-        return 0.0;
-    }
-    (set.len() / 64 * 64) as f64 / start.elapsed().as_secs_f64()
+    epoch(set)?;
+    Ok((set.len() / 64 * 64) as f64 / start.elapsed().as_secs_f64())
 }
 
 fn flop_per_sample<N: Model>() -> f64 {
@@ -225,7 +201,7 @@ pub fn run(
     cfg: BenchConfig,
     peak_given: Option<f64>,
     mut progress: impl FnMut(&str),
-) -> Report {
+) -> Result<Report, Error> {
     let digits = data::digits()
         .train
         .to_train_set::<64, 10>(LossKind::SoftmaxCe)
@@ -241,9 +217,9 @@ pub fn run(
     for round in 0..cfg.rounds.max(1) {
         for (ti, &t) in threads.iter().enumerate() {
             progress(&format!("round {}: {t} thread(s)", round + 1));
-            samples[0][ti].push(w1(t, cfg.w1_epochs));
-            samples[1][ti].push(w2(&digits, t, cfg.w2_epochs));
-            samples[2][ti].push(w3(&mnist, t));
+            samples[0][ti].push(w1(t, cfg.w1_epochs)?);
+            samples[1][ti].push(w2(&digits, t, cfg.w2_epochs)?);
+            samples[2][ti].push(w3(&mnist, t)?);
         }
     }
     progress("measuring the FMA peak");
@@ -290,16 +266,17 @@ pub fn run(
             });
         }
     }
-    Report {
+    Ok(Report {
         config: cfg,
         available_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         peak_kernel: peak::kernel_name().to_string(),
         peak_gflops,
         rows,
-    }
+    })
 }
 
-fn si(v: f64) -> String {
+/// A rate with an SI suffix: `1.23 M`, `45.6 k`, `789`.
+pub fn si(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.2} M", v / 1e6)
     } else if v >= 1e3 {

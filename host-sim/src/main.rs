@@ -393,16 +393,6 @@ fn save_model<N: Model>(net: &N, path: &Path, info: &NetInfo) -> Result<usize> {
     Ok(bytes.len())
 }
 
-fn fmt_rate(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.2} M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.1} k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
-
 fn metrics(classify: bool, s: &tinytrain::EpochStats) -> String {
     if classify {
         format!("loss {:.4} acc {:5.1}%", s.loss(), 100.0 * s.accuracy())
@@ -593,7 +583,7 @@ where
         trainer.epochs_done(),
         wall.as_secs_f64(),
         train_time,
-        fmt_rate(samples / train_time.max(1e-9)),
+        bench::si(samples / train_time.max(1e-9)),
         threads
     );
     if let Some(path) = &a.save {
@@ -757,7 +747,8 @@ fn run_bench(a: &BenchArgs) -> Result<()> {
     if let Some(r) = a.rounds {
         cfg.rounds = r.max(1);
     }
-    let report = bench::run(&threads, cfg, a.peak_gflops, |s| eprintln!("bench: {s}"));
+    let report = bench::run(&threads, cfg, a.peak_gflops, |s| eprintln!("bench: {s}"))
+        .map_err(|e| anyhow!("bench: training failed: {e}"))?;
     say!("{}", bench::table(&report));
     if let Some(p) = &a.json {
         let json = serde_json::to_string_pretty(&report)?;
