@@ -119,7 +119,7 @@ pub fn w1(threads: usize, epochs: u32) -> Result<f64, Error> {
         .unwrap_or_else(|e| unreachable!("xor fits its network: {e}"));
     let mut net = tinytrain::host::boxed::<Xor>();
     load_flat(&mut *net, &XOR_INIT);
-    let sgd = Sgd::new(SgdConfig::new(0.5)).unwrap_or_else(|e| unreachable!("{e}"));
+    let sgd = Sgd::new(SgdConfig::new(0.5))?;
     let mut t = ParallelTrainer::new(net, Mse, sgd, threads)?;
     let start = Instant::now();
     t.train(
@@ -138,7 +138,7 @@ pub fn w1(threads: usize, epochs: u32) -> Result<f64, Error> {
 pub fn w2(set: &TrainSet<64, 10>, threads: usize, epochs: u32) -> Result<f64, Error> {
     let mut net = tinytrain::host::boxed::<Digits>();
     init_seeded(&mut *net, Init::PyTorchDefault, 1);
-    let sgd = Sgd::new(SgdConfig::new(0.05)).unwrap_or_else(|e| unreachable!("{e}"));
+    let sgd = Sgd::new(SgdConfig::new(0.05))?;
     let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)?;
     let mut times = Vec::new();
     let mut last = Instant::now();
@@ -164,7 +164,7 @@ pub fn w2(set: &TrainSet<64, 10>, threads: usize, epochs: u32) -> Result<f64, Er
 pub fn w3(set: &TrainSet<784, 10>, threads: usize) -> Result<f64, Error> {
     let mut net = tinytrain::host::boxed::<Mnist>();
     init_seeded(&mut *net, Init::PyTorchDefault, 3);
-    let sgd = Sgd::new(SgdConfig::new(0.01)).unwrap_or_else(|e| unreachable!("{e}"));
+    let sgd = Sgd::new(SgdConfig::new(0.01))?;
     let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)?;
     let mut rng = Rng::seed(4);
     let mut epoch = |data: &TrainSet<784, 10>| {
