@@ -85,11 +85,6 @@ pub trait Model: Sized {
     /// Layer `index`, mutably, or `None`.
     fn layer_mut(&mut self, index: usize) -> Option<LayerMut<'_>>;
 
-    /// Every layer at once, mutably, into `out[0..LAYERS]` (entries beyond
-    /// `out`'s length are left out): disjoint borrows that can be split
-    /// further by rows and handed to different threads.
-    fn layers_mut<'a>(&'a mut self, out: &mut [Option<LayerMut<'a>>]);
-
     /// Sets every parameter to zero.
     fn zero(&mut self) {
         for l in 0..Self::LAYERS {
@@ -287,12 +282,6 @@ impl<const I: usize, const O: usize, A: Activation> Model for Dense<I, O, A> {
             outputs: O,
         })
     }
-
-    fn layers_mut<'a>(&'a mut self, out: &mut [Option<LayerMut<'a>>]) {
-        if let Some(slot) = out.first_mut() {
-            *slot = self.layer_mut(0);
-        }
-    }
 }
 
 impl<const I: usize, const O: usize, A: Activation> Network<I, O> for Dense<I, O, A> {
@@ -365,13 +354,6 @@ impl<const I: usize, const H: usize, A: Activation, N: Model> Model for Seq<Dens
         match index {
             0 => self.first.layer_mut(0),
             _ => self.rest.layer_mut(index - 1),
-        }
-    }
-
-    fn layers_mut<'a>(&'a mut self, out: &mut [Option<LayerMut<'a>>]) {
-        if let Some((slot, rest)) = out.split_first_mut() {
-            *slot = self.first.layer_mut(0);
-            self.rest.layers_mut(rest);
         }
     }
 }
@@ -482,21 +464,6 @@ mod tests {
         assert_eq!(net.rest.rest.b, [3.0; 2]);
         let v = net.layer(1).unwrap();
         assert_eq!((v.inputs, v.outputs, v.activation), (4, 5, "relu"));
-    }
-
-    #[test]
-    fn all_layers_can_be_borrowed_at_once() {
-        let mut net = Net::ZERO;
-        let mut slots: [Option<LayerMut<'_>>; 4] = [None, None, None, None];
-        net.layers_mut(&mut slots);
-        assert!(slots[3].is_none());
-        for (l, slot) in slots.iter_mut().take(3).enumerate() {
-            let v = slot.as_mut().unwrap();
-            v.w.fill(l as f32);
-            v.b.fill(-(l as f32));
-        }
-        assert_eq!(net.rest.first.w[4], [1.0; 4]);
-        assert_eq!(net.rest.rest.b, [-2.0; 2]);
     }
 
     #[test]

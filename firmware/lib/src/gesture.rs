@@ -103,7 +103,7 @@ impl<I2C: I2c, C: Cue> GestureStream<I2C, C> {
         Ok(g)
     }
 
-    /// The bus error that ended the stream, if one did.
+    /// The driver's error behind the stream's `Error::Source`, if any.
     pub fn error(&self) -> Option<&accel::Error<I2C::Error>> {
         self.error.as_ref()
     }
@@ -119,13 +119,13 @@ impl<I2C: I2c, C: Cue> Stream<FEATURES, GESTURES> for GestureStream<I2C, C> {
         &mut self,
         x: &mut [f32; FEATURES],
     ) -> Option<Result<Target<GESTURES>, tinytrain::Error>> {
-        // tinytrain's Error has no variant for a bus failure: end the stream
-        // and keep the cause for the caller (see `error`).
+        // A bus failure is tinytrain's `Error::Source`; the driver's own
+        // error is kept for the caller's log (see `error`).
         match self.window(x) {
             Ok(g) => Some(Ok(Target::Class(g.class()))),
             Err(e) => {
                 self.error = Some(e);
-                None
+                Some(Err(tinytrain::Error::Source("accelerometer on I2C")))
             }
         }
     }

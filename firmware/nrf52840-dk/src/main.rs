@@ -130,13 +130,12 @@ fn main() -> ! {
                     s.accuracy()
                 ),
                 Err(e) => {
+                    if let Some(cause) = stream.error() {
+                        defmt::error!("sensor: {}", cause);
+                    }
                     defmt::error!("training: {}", e);
                     fail("training")
                 }
-            }
-            if let Some(e) = stream.error() {
-                defmt::error!("stream ended: {}", e);
-                fail("sensor stream")
             }
         }
     }

@@ -62,12 +62,17 @@ fn main() -> ! {
             .or_fail("trainer");
         for block in 0..BLOCKS {
             led.set_high().or_fail("LED");
-            let s = trainer.stream(&mut stream, 1, BLOCK).or_fail("training");
+            let s = match trainer.stream(&mut stream, 1, BLOCK) {
+                Ok(s) => s,
+                Err(e) => {
+                    if let Some(cause) = stream.error() {
+                        defmt::error!("sensor: {}", cause);
+                    }
+                    defmt::error!("training: {}", e);
+                    finish("sensor stream", false)
+                }
+            };
             led.set_low().or_fail("LED");
-            if let Some(e) = stream.error() {
-                defmt::error!("stream ended: {}", e);
-                finish("sensor stream", false);
-            }
             if block % 5 == 4 {
                 defmt::info!(
                     "{=u32} windows learnt; last {=u32}: loss {=f32}, accuracy before each update {=f32}",
