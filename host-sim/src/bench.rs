@@ -69,6 +69,11 @@ pub struct Row {
     pub speedup: f64,
     /// speedup / threads.
     pub efficiency: f64,
+    /// Median over rounds of (total samples/s of `threads` independent
+    /// 1-thread runs of the workload at the same time / 1 thread in the same
+    /// round): what the machine gives this workload with no sharing between
+    /// threads at all, the ceiling for `speedup`. 1 at 1 thread.
+    pub independent_speedup: f64,
     /// FLOP per training sample (6 × parameters).
     pub flop_per_sample: f64,
     /// samples/s × FLOP per sample / measured peak at this thread count.
@@ -189,6 +194,19 @@ pub fn w3(set: &TrainSet<784, 10>, threads: usize) -> Result<f64, Error> {
     Ok((set.len() / 64 * 64) as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Runs `run` on `copies` threads at the same time; the sum of their rates.
+fn at_once(copies: usize, run: impl Fn() -> Result<f64, Error> + Sync) -> Result<f64, Error> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..copies).map(|_| s.spawn(&run)).collect();
+        handles.into_iter().try_fold(0.0, |sum, h| {
+            let rate = h
+                .join()
+                .map_err(|_| Error::InvalidParam("a benchmark thread failed"))??;
+            Ok(sum + rate)
+        })
+    })
+}
+
 fn flop_per_sample<N: Model>() -> f64 {
     6.0 * N::PARAMS as f64
 }
@@ -214,12 +232,23 @@ pub fn run(
     let names = ["W1", "W2", "W3"];
     // samples[w][t][round]
     let mut samples = vec![vec![Vec::new(); threads.len()]; names.len()];
+    // alone[w][t][round]: total rate of `t` independent 1-thread runs.
+    let mut alone: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); threads.len()]; names.len()];
     for round in 0..cfg.rounds.max(1) {
         for (ti, &t) in threads.iter().enumerate() {
             progress(&format!("round {}: {t} thread(s)", round + 1));
             samples[0][ti].push(w1(t, cfg.w1_epochs)?);
             samples[1][ti].push(w2(&digits, t, cfg.w2_epochs)?);
             samples[2][ti].push(w3(&mnist, t)?);
+            if t > 1 {
+                progress(&format!(
+                    "round {}: {t} independent 1-thread runs at once",
+                    round + 1
+                ));
+                alone[0][ti].push(at_once(t, || w1(1, cfg.w1_epochs))?);
+                alone[1][ti].push(at_once(t, || w2(&digits, 1, cfg.w2_epochs))?);
+                alone[2][ti].push(at_once(t, || w3(&mnist, 1))?);
+            }
         }
     }
     progress("measuring the FMA peak");
@@ -249,6 +278,8 @@ pub fn run(
             let runs = &samples[w][ti];
             let mut ratios: Vec<f64> = runs.iter().zip(base).map(|(a, b)| a / b).collect();
             let speedup = median(&mut ratios);
+            let mut ceiling: Vec<f64> = alone[w][ti].iter().zip(base).map(|(a, b)| a / b).collect();
+            let independent_speedup = if t > 1 { median(&mut ceiling) } else { 1.0 };
             let mut sorted = runs.clone();
             let sps = median(&mut sorted);
             let peak = peak_gflops[ti].1 * 1e9;
@@ -261,6 +292,7 @@ pub fn run(
                 max_samples_per_s: sorted[sorted.len() - 1],
                 speedup,
                 efficiency: speedup / t as f64,
+                independent_speedup,
                 flop_per_sample: flops[w],
                 percent_of_peak: 100.0 * sps * flops[w] / peak,
             });
@@ -289,8 +321,8 @@ pub fn si(v: f64) -> String {
 /// The report as a Markdown table.
 pub fn table(r: &Report) -> String {
     let mut s = String::from(
-        "| workload | threads | samples/s | min..max | speedup vs 1 thread | efficiency | % of FP32 peak |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| workload | threads | samples/s | min..max | speedup vs 1 thread | efficiency | independent runs | % of FP32 peak |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for row in &r.rows {
         let threads = if row.threads_used == row.threads {
@@ -299,7 +331,7 @@ pub fn table(r: &Report) -> String {
             format!("{} (ran on {})", row.threads, row.threads_used)
         };
         s += &format!(
-            "| {} | {} | {} | {}..{} | {:.2}x | {:.0} % | {:.2} % |\n",
+            "| {} | {} | {} | {}..{} | {:.2}x | {:.0} % | {:.2}x | {:.2} % |\n",
             row.workload,
             threads,
             si(row.samples_per_s),
@@ -307,6 +339,7 @@ pub fn table(r: &Report) -> String {
             si(row.max_samples_per_s),
             row.speedup,
             100.0 * row.efficiency,
+            row.independent_speedup,
             row.percent_of_peak
         );
     }
@@ -314,6 +347,9 @@ pub fn table(r: &Report) -> String {
         s += "\n\"(ran on N)\": a step of that workload is too small to share between \
               threads, so the trainer used N; the figures are what that run did.\n";
     }
+    s += "\n\"independent runs\": as many separate 1-thread runs of the workload as \
+          threads, at the same time, against 1 thread (median over rounds): the speedup \
+          the machine allows this workload when threads share nothing.\n";
     let one = r.peak_gflops.first().map_or(1.0, |p| p.1);
     s += &format!(
         "\nFMA-loop scaling (the ceiling for this run; below the thread count when other \

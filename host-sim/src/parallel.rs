@@ -613,6 +613,33 @@ pub fn threads_for<N: Model>(threads: usize, batch: usize) -> usize {
     threads.min(batch).min(work / MIN_WORK_PER_THREAD).max(1)
 }
 
+/// How many chunks a step of `batch` samples of network `N` is cut into on
+/// `workers` threads (as [`threads_for`] gives them): (samples chunks, rows
+/// chunks).
+///
+/// Several chunks per thread, so that a thread that is late (descheduled, or
+/// on a slower core of a shared machine) leaves little for the others to
+/// wait on: 8 when a step has work for at least 16 of the smallest chunks
+/// per thread (W3: a chunk is then about 3 % of a step), else 4. But no rows
+/// chunk is smaller than [`MIN_WORK_PER_THREAD`] samples × parameters: each
+/// chunk walks all the samples once per block of rows, which costs more than
+/// it shares below that. On 2 threads W2 has 8 samples and 4 rows chunks,
+/// W3 16 and 16. Any plan gives the same bits.
+pub fn chunk_plan<N: Model>(workers: usize, batch: usize) -> (usize, usize) {
+    let work = batch.saturating_mul(N::PARAMS) / MIN_WORK_PER_THREAD;
+    let per_thread = match workers {
+        0 | 1 => 1,
+        w if work >= 16 * w => 8,
+        _ => 4,
+    };
+    let samples = (workers * per_thread).min(MAX_CHUNKS).min(batch).max(1);
+    let rows = (workers * per_thread)
+        .min(work)
+        .max(workers)
+        .min(MAX_CHUNKS);
+    (samples, rows)
+}
+
 /// Mini-batch SGD over a thread team; same bits as [`tinytrain::Trainer`].
 #[derive(Debug)]
 pub struct ParallelTrainer<N: Model, L> {
@@ -726,20 +753,7 @@ where
             return Err(Error::InvalidParam("data set too large"));
         }
         let workers = self.threads_for(batch);
-        // Several chunks per thread, so a thread that is late (descheduled)
-        // leaves little for the others to wait on.
-        // Several chunks per thread, so a thread that is late (descheduled)
-        // leaves little for the others to wait on; but no rows chunk smaller
-        // than MIN_WORK_PER_THREAD samples × parameters: each chunk walks all
-        // the samples once per block of rows, which costs more than it shares
-        // below that (W2: 4 rows chunks, W3: 8, on 2 threads).
-        let per_thread = if workers == 1 { 1 } else { 4 };
-        let work = batch.saturating_mul(N::PARAMS) / MIN_WORK_PER_THREAD;
-        let sample_chunks = (workers * per_thread).min(MAX_CHUNKS).min(batch);
-        let chunks = (workers * per_thread)
-            .min(work)
-            .max(workers)
-            .min(MAX_CHUNKS);
+        let (sample_chunks, chunks) = chunk_plan::<N>(workers, batch);
         let momentum = self.velocity.is_some();
         let chunks: Vec<_> = partition_rows(&*self.net, chunks)
             .into_iter()

@@ -470,6 +470,16 @@ fn bench_writes_well_formed_json_and_svg() {
             assert_eq!(speedup, 1.0);
         }
         assert!((row["efficiency"].as_f64().unwrap() - speedup / t as f64).abs() < 1e-9);
+        let independent = row["independent_speedup"].as_f64().unwrap();
+        if t == 1 {
+            assert_eq!(independent, 1.0);
+        } else {
+            // Two runs at once do at least some work each.
+            assert!(
+                independent > 0.0 && independent.is_finite(),
+                "{independent}"
+            );
+        }
         assert!(row["percent_of_peak"].as_f64().unwrap() > 0.0);
     }
     assert_eq!(v["peak_gflops"][1][1], 200.0);

@@ -8,6 +8,7 @@ use tinytrain::{
     Trainer, Velocity,
 };
 use tinytrain_sim::nets::{Digits, LossKind};
+use tinytrain_sim::parallel::chunk_plan;
 use tinytrain_sim::{data, Order, ParallelTrainer, TrainSet};
 
 fn bits<N: Model>(net: &N) -> Vec<u32> {
@@ -158,6 +159,21 @@ fn batches_big_enough_for_3_and_8_threads_with_momentum_and_clipping() {
         };
         check(cfg, 61, 2);
     }
+}
+
+#[test]
+fn large_batches_cut_into_more_chunks_are_bit_identical_too() {
+    // Batch 256 on 2410 parameters has work for 8 chunks per thread on 2
+    // threads (`chunk_plan`), 4 on 3; on 8 threads the plan hits MAX_CHUNKS.
+    assert_eq!(chunk_plan::<Digits>(2, 256), (16, 16));
+    assert_eq!(chunk_plan::<Digits>(3, 256), (12, 12));
+    assert_eq!(chunk_plan::<Digits>(2, 32), (8, 4));
+    assert_eq!(chunk_plan::<Digits>(8, 256), (30, 30));
+    let cfg = SgdConfig {
+        momentum: 0.9,
+        ..SgdConfig::new(0.05)
+    };
+    check(cfg, 256, 2);
 }
 
 #[test]
