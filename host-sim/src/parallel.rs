@@ -5,12 +5,12 @@
 //! batch's samples in sample order, starting from zero
 //! (`g = ((0 + δ₀x₀) + δ₁x₁) + …`). Splitting the *samples* among threads and
 //! adding partial sums would round differently for every thread count, so a
-//! step runs in phases instead:
+//! step runs in two parts instead:
 //!
 //! 1. **Samples** (parallel over samples): the batch is cut into fixed
 //!    chunks of samples; whichever thread claims a chunk runs
 //!    [`tinytrain::forward_backward`] on its samples, each sample in its own
-//!    scratch buffer, which is kept for phase 2.
+//!    scratch buffer, which is kept for part 2, and stamps the chunk written.
 //! 2. **Rows** (parallel over weight rows): the output rows of all layers are
 //!    cut into fixed chunks of about equal work; whichever thread claims a
 //!    chunk sums `δₛ[o]·inputₛ` for its rows over all samples `s = 0, 1, …`
@@ -20,14 +20,17 @@
 //!    already known, passes 2 and 3 ([`tinytrain::kernel::Update`]): the
 //!    direction, and the new weights written into a second buffer.
 //!
-//! The leader then adds the rows' Σ g² in row order and the biases' (which
-//! it handles itself) layer after layer, exactly as [`Sgd::step`] does, and
-//! asks the core for the rule ([`Sgd::update_rule`]). Without clipping the
-//! rule does not depend on the norm, so the rows phase already used it; with
-//! clipping a third phase (**update**) computes the directions once the rule
-//! is known (skipped while the previous step was not clipped: the rows
-//! phase then tries the unclipped rule, and the leader checks that it was
-//! the right one). Only if the norm, every direction and every new weight are
+//! Both parts are one phase: a thread that finds no samples chunk left to
+//! claim goes straight on to rows chunks once every samples chunk is stamped
+//! written, without waiting for the leader in between. The leader then adds
+//! the rows' Σ g² in row order and the biases' (which it handles itself)
+//! layer after layer, exactly as [`Sgd::step`] does, and asks the core for
+//! the rule ([`Sgd::update_rule`]). Without clipping the rule does not
+//! depend on the norm, so the rows part already used it; with clipping a
+//! second phase (**update**) computes the directions once the rule is known
+//! (skipped while the previous step was not clipped: the rows part then
+//! tries the unclipped rule, and the leader checks that it was the right
+//! one). Only if the norm, every direction and every new weight are
 //! finite does the step commit, by switching each chunk to its new buffer:
 //! on an error the weights and the momentum stay exactly as they were.
 //!
@@ -42,7 +45,8 @@
 //! Workers are spawned once per [`ParallelTrainer::train`] call and wait
 //! between phases on a spinning signal; chunks are claimed dynamically, so a
 //! descheduled worker does not stall a phase it has not joined (see `sync`).
-//! A step with little work runs on fewer threads ([`ParallelTrainer::threads_for`]).
+//! A step with little work runs on fewer threads ([`ParallelTrainer::threads_for`])
+//! and is cut into fewer chunks ([`chunk_plan`]).
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -55,7 +59,10 @@ use tinytrain::{
     forward_backward, Dataset, EpochStats, Error, Loss, Model, Network, Rng, Sgd, Target, Velocity,
 };
 
-use crate::sync::{FailOnUnwind, Job, Signal, MAX_CHUNKS};
+use crate::sync::{FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS};
+
+/// Spins on a samples chunk's stamp before yielding the time slice.
+const SPIN_BEFORE_YIELD: u32 = 2_000;
 
 /// A step gets at most one thread per this many (samples × parameters):
 /// below it a hand-off between threads costs more than the work it shares.
@@ -305,6 +312,8 @@ struct Shared<'a, N: Model, L, const I: usize, const O: usize> {
     inv: f32,
     /// Phase 1 chunks (contiguous samples of the batch).
     slots: Vec<RwLock<Slot<N::Scratch>>>,
+    /// Per samples chunk: the generation of the step that last wrote it.
+    written: Vec<Line<AtomicU64>>,
     /// Where sample s of the batch lives: chunk and index within it.
     locate: Vec<(usize, usize)>,
     /// Phase 2 chunks, in row order.
@@ -332,12 +341,31 @@ where
     N: Network<I, O>,
     L: Loss<O>,
 {
-    fn chunks(&self, job: Job) -> usize {
+    /// The chunks of each part of a phase of `job`.
+    fn parts(&self, job: Job) -> [usize; PARTS] {
         match job {
-            Job::Samples => self.slots.len(),
-            Job::Rows | Job::Update => self.chunks.len(),
-            Job::Exit => 0,
+            Job::Step => [self.slots.len(), self.chunks.len()],
+            Job::Update => [0, self.chunks.len()],
+            Job::Exit => [0, 0],
         }
+    }
+
+    /// Waits until samples chunk `k` of generation `g` is written; false if
+    /// a thread failed instead (the phase then fails as a whole).
+    fn wait_samples(&self, k: usize, g: u64) -> bool {
+        let mut spins = 0u32;
+        while self.written[k].0.load(Ordering::Acquire) != g {
+            if self.signal.failed() {
+                return false;
+            }
+            if spins < SPIN_BEFORE_YIELD {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                thread::yield_now();
+            }
+        }
+        true
     }
 
     /// Leader, between phases: the rule the next rows or update phase applies.
@@ -382,40 +410,45 @@ where
         rep.synced = commits;
     }
 
-    /// Phase 1, chunk `c`: forward and backward for its samples.
-    fn samples(&self, c: usize, start: usize, order: &[u32], net: &N) {
-        let mut slot = self.slots[c]
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let slot = &mut *slot;
-        slot.results.clear();
-        for (k, scratch) in slot.scratch.iter_mut().enumerate() {
-            let idx = order[start + slot.first + k] as usize;
-            let (x, t) = (&self.data.x[idx], &self.data.t[idx]);
-            let r = forward_backward(net, scratch, x, t, self.loss)
-                .map(|l| (l, self.loss.correct(N::output(scratch), t)));
-            slot.results.push(r);
+    /// Part 0 of step `g`, samples chunk `c`: forward and backward for its
+    /// samples; then its stamp says it is written.
+    fn samples(&self, c: usize, g: u64, start: usize, order: &[u32], net: &N) {
+        {
+            let mut slot = self.slots[c]
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let slot = &mut *slot;
+            slot.results.clear();
+            for (k, scratch) in slot.scratch.iter_mut().enumerate() {
+                let idx = order[start + slot.first + k] as usize;
+                let (x, t) = (&self.data.x[idx], &self.data.t[idx]);
+                let r = forward_backward(net, scratch, x, t, self.loss)
+                    .map(|l| (l, self.loss.correct(N::output(scratch), t)));
+                slot.results.push(r);
+            }
         }
+        self.written[c].0.store(g, Ordering::Release);
     }
 
-    /// Phase 2 (`sum`: gradient rows, scaled, and their Σ g²; then the
-    /// update when `rule` is known) or phase 3 (the update alone), chunk `c`.
+    /// Part 1 of a step (`sum`: gradient rows, scaled, and their Σ g²; then
+    /// the update when `rule` is known) or an update phase (the update
+    /// alone), rows chunk `c`.
     ///
     /// The gradient of a weight is `Σₛ δₛ[o]·inputₛ[i]` over `s = 0..batch`
     /// in order from zero with the core's `kernel::outer_acc`, sample after
     /// sample: per element the same operations as `Gradients::accumulate`,
-    /// only blocked by rows to stay in L1. The update writes the direction
-    /// and the new weights into the chunk's next buffers, and the new weights
-    /// also into this thread's copy of the network (used only if committed).
+    /// only blocked by rows to stay in L1. The update writes the direction and the new weights into the chunk's next
+    /// buffers, and the new weights also into this thread's copy of the
+    /// network (used only if committed).
     #[allow(clippy::too_many_arguments)]
-    fn rows(
-        &self,
+    fn rows<'s>(
+        &'s self,
         c: usize,
         sum: bool,
         rule: Option<Update>,
         (attempt, cur): (u64, usize),
         start: usize,
-        slots: &[Option<RwLockReadGuard<'_, Slot<N::Scratch>>>],
+        slots: &[Option<RwLockReadGuard<'s, Slot<N::Scratch>>>],
         rep: &mut Replica<N>,
     ) {
         let mut chunk = self.chunks[c]
@@ -452,6 +485,7 @@ where
                     gbias.fill(0.0);
                     for s in 0..self.batch {
                         let (v, k) = self.locate[s];
+                        // (None only if a thread failed: the phase fails.)
                         let Some(slot) = &slots[v] else { continue };
                         let x = &self.data.x[rep.order[start + s] as usize];
                         let (input, delta) =
@@ -488,7 +522,10 @@ where
     }
 
     /// Claims and runs chunks of generation `g` until none are left; `me`
-    /// is the thread (0 = the leader). Its chunks are reported done once,
+    /// is the thread (0 = the leader). In a step, a thread runs samples
+    /// chunks until none are left to claim, then goes straight on to rows
+    /// chunks, once every samples chunk is written (by whichever thread
+    /// claimed it): no thread waits for the leader between the two. Its chunks are reported done once,
     /// after every lock is released, so the leader never waits for one.
     fn work(&self, me: usize, g: u64, job: Job) {
         let Some(mut c) = self.signal.claim(g, me) else {
@@ -498,42 +535,48 @@ where
         let start = self.start.load(Ordering::Relaxed);
         let mut guard = lock(&self.replicas[me]);
         let rep = &mut *guard;
-        match job {
-            Job::Samples => {
-                self.refresh(rep);
-                loop {
-                    self.samples(c, start, &rep.order, &rep.net);
-                    let Some(next) = self.signal.claim(g, me) else {
-                        break;
-                    };
-                    finished += 1;
-                    c = next;
+        let [samples, _] = self.parts(job);
+        let sum = job == Job::Step;
+        let rule = self.rule();
+        let at = (
+            self.attempt.load(Ordering::Relaxed),
+            (self.commits.load(Ordering::Relaxed) % 2) as usize,
+        );
+        let mut refreshed = false;
+        // Read locks on every samples chunk, taken before the first rows
+        // chunk, once each is written, without allocating. (Not while a
+        // rows chunk is locked: a thread still in its samples may need to
+        // read that chunk's current weights.)
+        let mut slots: [Option<RwLockReadGuard<'_, Slot<N::Scratch>>>; MAX_CHUNKS] =
+            std::array::from_fn(|_| None);
+        let mut locked = !sum;
+        loop {
+            if c < samples {
+                if !refreshed {
+                    self.refresh(rep);
+                    refreshed = true;
                 }
-            }
-            Job::Rows | Job::Update => {
-                // Read locks on every samples chunk, without allocating.
-                let slots: [Option<RwLockReadGuard<'_, Slot<N::Scratch>>>; MAX_CHUNKS] =
-                    std::array::from_fn(|k| {
-                        (job == Job::Rows)
-                            .then(|| self.slots.get(k).map(read))
-                            .flatten()
-                    });
-                let rule = self.rule();
-                let at = (
-                    self.attempt.load(Ordering::Relaxed),
-                    (self.commits.load(Ordering::Relaxed) % 2) as usize,
-                );
-                loop {
-                    self.rows(c, job == Job::Rows, rule, at, start, &slots, rep);
-                    let Some(next) = self.signal.claim(g, me) else {
-                        break;
-                    };
-                    finished += 1;
-                    c = next;
+                self.samples(c, g, start, &rep.order, &rep.net);
+            } else {
+                if !locked {
+                    for (k, (slot, guard)) in self.slots.iter().zip(&mut slots).enumerate() {
+                        if !self.wait_samples(k, g) {
+                            // A thread failed: the phase fails as a whole.
+                            break;
+                        }
+                        *guard = Some(read(slot));
+                    }
+                    locked = true;
                 }
+                self.rows(c - samples, sum, rule, at, start, &slots, rep);
             }
-            Job::Exit => {}
+            let Some(next) = self.signal.claim(g, me) else {
+                break;
+            };
+            finished += 1;
+            c = next;
         }
+        drop(slots);
         drop(guard);
         self.signal.finish(me, finished);
     }
@@ -554,15 +597,15 @@ where
 
     /// Leader: runs one phase with the workers and waits for it.
     fn phase(&self, job: Job) -> Result<(), Error> {
-        self.phase_with(job, || ())
+        self.phase_with(job, |_| ())
     }
 
-    /// Leader: runs one phase with the workers, then `meanwhile` (while
-    /// they may still finish their chunks), then waits for the phase.
-    fn phase_with<T>(&self, job: Job, meanwhile: impl FnOnce() -> T) -> Result<T, Error> {
-        let g = self.signal.publish(job, self.chunks(job));
+    /// Leader: runs one phase with the workers, then `meanwhile(generation)`
+    /// (while they may still finish their chunks), then waits for the phase.
+    fn phase_with<T>(&self, job: Job, meanwhile: impl FnOnce(u64) -> T) -> Result<T, Error> {
+        let g = self.signal.publish(job, self.parts(job));
         self.work(0, g, job);
-        let t = meanwhile();
+        let t = meanwhile(g);
         if self.signal.wait_done() {
             Ok(t)
         } else {
@@ -617,26 +660,28 @@ pub fn threads_for<N: Model>(threads: usize, batch: usize) -> usize {
 /// `workers` threads (as [`threads_for`] gives them): (samples chunks, rows
 /// chunks).
 ///
-/// Several chunks per thread, so that a thread that is late (descheduled, or
-/// on a slower core of a shared machine) leaves little for the others to
-/// wait on: 8 when a step has work for at least 16 of the smallest chunks
-/// per thread (W3: a chunk is then about 3 % of a step), else 4. But no rows
-/// chunk is smaller than [`MIN_WORK_PER_THREAD`] samples × parameters: each
-/// chunk walks all the samples once per block of rows, which costs more than
-/// it shares below that. On 2 threads W2 has 8 samples and 4 rows chunks,
-/// W3 16 and 16. Any plan gives the same bits.
+/// Every chunk costs a claim, a lock and, for a rows chunk, a walk over all
+/// the samples per block of rows; several chunks per thread let a thread
+/// that is late (descheduled, or on a slower core of a shared machine) leave
+/// little for the others to wait on. Which wins depends on the work per
+/// thread, in units of [`MIN_WORK_PER_THREAD`] samples × parameters: below
+/// 8, 2 samples chunks and 1 rows chunk per thread (W2 on 2 threads: 4 and
+/// 2); below 32, 4 and 4; from 32 on, 8 and 8 (W3: 16 and 16, where the
+/// faster of two cores then takes over part of the slower one's share).
+/// Never more than 30 per part, more samples chunks than samples, or more
+/// rows chunks than units of work (but at least one per thread).
+/// Any plan gives the same bits.
 pub fn chunk_plan<N: Model>(workers: usize, batch: usize) -> (usize, usize) {
+    let workers = workers.max(1);
     let work = batch.saturating_mul(N::PARAMS) / MIN_WORK_PER_THREAD;
-    let per_thread = match workers {
-        0 | 1 => 1,
-        w if work >= 16 * w => 8,
-        _ => 4,
+    let (samples, rows) = match (workers, work / workers) {
+        (1, _) => (1, 1),
+        (_, 0..8) => (2, 1),
+        (_, 8..32) => (4, 4),
+        _ => (8, 8),
     };
-    let samples = (workers * per_thread).min(MAX_CHUNKS).min(batch).max(1);
-    let rows = (workers * per_thread)
-        .min(work)
-        .max(workers)
-        .min(MAX_CHUNKS);
+    let samples = (workers * samples).min(MAX_CHUNKS).min(batch).max(1);
+    let rows = (workers * rows).min(work).max(workers).min(MAX_CHUNKS);
     (samples, rows)
 }
 
@@ -818,6 +863,9 @@ where
             start: AtomicUsize::new(0),
             batch,
             inv: 1.0 / (batch as u32) as f32,
+            written: (0..sample_chunks)
+                .map(|_| Line(AtomicU64::new(0)))
+                .collect(),
             slots,
             locate,
             chunks,
@@ -875,7 +923,7 @@ where
                 }
                 Ok(())
             })();
-            shared.signal.publish(Job::Exit, 0);
+            shared.signal.publish(Job::Exit, [0, 0]);
             shared.write_back(net, velocity.map(|v| (v, &lead.vbias[..])));
             result
         })
@@ -894,17 +942,19 @@ where
     N: Network<I, O>,
     L: Loss<O>,
 {
-    shared.phase(Job::Samples)?;
-    // The unclipped rule, tried by the rows phase while it is likely right.
+    // The unclipped rule, tried by the rows part while it is likely right.
     let guess = sgd.update_rule(0.0).map(|r| Update { scale: 1.0, ..r });
     shared.set_rule(guess.ok().filter(|_| lead.speculate));
     shared.attempt.fetch_add(1, Ordering::Relaxed);
     // Per-sample results in sample order, read while the other threads finish
     // their rows (nothing is committed before they are checked): the first
     // error wins, as in the core.
-    let batch_stats = shared.phase_with(Job::Rows, || {
+    let batch_stats = shared.phase_with(Job::Step, |g| {
         let mut batch_stats = *stats;
-        for slot in &shared.slots {
+        for (k, slot) in shared.slots.iter().enumerate() {
+            if !shared.wait_samples(k, g) {
+                return Err(Error::InvalidParam("a training thread failed"));
+            }
             for r in &read(slot).results {
                 let (l, correct) = (*r)?;
                 batch_stats.samples += 1;

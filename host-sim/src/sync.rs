@@ -1,11 +1,12 @@
 //! Phase signalling between the training thread and its persistent workers.
 //!
-//! One training step is two short phases (a W2 batch is tens of
-//! microseconds of work), so a park/unpark per phase would eat the gain of a
-//! second core. Each phase is cut into chunks; every thread has its own share
-//! of them in a claim word of its own (generation, first and end of what is
-//! left), takes chunks from its front and, once its share is done, helps
-//! the others from the back of theirs. The leader publishes the job in one
+//! A training step is one short phase (a W2 batch is tens of microseconds
+//! of work), so a park/unpark per phase would eat the gain of a second core.
+//! A phase is cut into chunks, in two parts whose chunks are claimed in
+//! order (a step's samples, then its rows); in each part every thread has
+//! its own share in a claim word of its own (generation, first and end of
+//! what is left), takes chunks from its front and, once its share is done,
+//! helps the others from the back of theirs. The leader publishes the job in one
 //! more word, claims chunks too and then waits only for chunks that another
 //! thread has claimed and not finished: a worker that the OS has descheduled
 //! (the machine may be shared) never holds up a phase it has not joined.
@@ -25,12 +26,11 @@ const SPIN_BEFORE_YIELD: u32 = 2_000;
 /// What the workers are asked to do in the current generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Job {
-    /// Forward and backward passes for chunks of the batch's samples.
-    Samples,
-    /// Gradient rows (and, when the rule is known, their update) for chunks
-    /// of the weights.
-    Rows,
-    /// The update of chunks of the weights, once the rule is known.
+    /// A training step: forward and backward passes for chunks of the
+    /// batch's samples (part 0), then gradient rows (and, when the rule is
+    /// known, their update) for chunks of the weights (part 1).
+    Step,
+    /// The update of chunks of the weights (part 1), once the rule is known.
     Update,
     /// Leave the worker loop.
     Exit,
@@ -39,25 +39,26 @@ pub(crate) enum Job {
 impl Job {
     fn code(self) -> u64 {
         match self {
-            Job::Samples => 0,
-            Job::Rows => 1,
-            Job::Update => 2,
+            Job::Step => 0,
+            Job::Update => 1,
             Job::Exit => 3,
         }
     }
 
     fn from_code(c: u64) -> Self {
         match c {
-            0 => Job::Samples,
-            1 => Job::Rows,
-            2 => Job::Update,
+            0 => Job::Step,
+            1 => Job::Update,
             _ => Job::Exit,
         }
     }
 }
 
-/// Most chunks a phase may have.
+/// Most chunks a part of a phase may have.
 pub(crate) const MAX_CHUNKS: usize = 30;
+
+/// Parts of a phase: every chunk of part 0 is claimed before any of part 1.
+pub(crate) const PARTS: usize = 2;
 
 /// The job word: generation (32 bits) | job (2 bits).
 fn pack(generation: u64, job: Job) -> u64 {
@@ -87,7 +88,7 @@ fn share_bounds(word: u64) -> (usize, usize) {
 /// that the words that different threads write do not bounce together.
 #[derive(Debug, Default)]
 #[repr(align(128))]
-struct Line<T>(T);
+pub(crate) struct Line<T>(pub(crate) T);
 
 impl<T> std::ops::Deref for Line<T> {
     type Target = T;
@@ -107,8 +108,8 @@ impl<T> std::ops::Deref for Line<T> {
 #[derive(Debug)]
 pub(crate) struct Signal {
     state: Line<AtomicU64>,
-    /// Per thread: its claim word ([`pack_share`]).
-    shares: Vec<Line<AtomicU64>>,
+    /// Per part, per thread: its claim word ([`pack_share`]).
+    shares: [Vec<Line<AtomicU64>>; PARTS],
     /// Per thread: chunks it has finished, over all generations.
     done: Vec<Line<AtomicUsize>>,
     /// Leader only: chunks published, over all generations (what `done`
@@ -127,7 +128,7 @@ impl Signal {
         let threads = threads.max(1);
         Signal {
             state: Line::default(),
-            shares: (0..threads).map(|_| Line::default()).collect(),
+            shares: std::array::from_fn(|_| (0..threads).map(|_| Line::default()).collect()),
             done: (0..threads).map(|_| Line::default()).collect(),
             published: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
@@ -137,21 +138,26 @@ impl Signal {
         }
     }
 
-    /// Leader: starts `job` of `total` (≤ [`MAX_CHUNKS`]) chunks; returns
-    /// its generation for [`Signal::claim`]. Thread `t` of `n` first gets
-    /// chunks `total·t/n .. total·(t+1)/n`, the same every step, so that the
-    /// chunks' buffers stay in its cache.
-    pub(crate) fn publish(&self, job: Job, total: usize) -> u64 {
-        let total = total.min(MAX_CHUNKS);
+    /// Leader: starts `job` of `parts[0]` chunks, numbered from 0, then
+    /// `parts[1]` more (each ≤ [`MAX_CHUNKS`]); returns its generation for
+    /// [`Signal::claim`]. In each part, thread `t` of `n` first gets
+    /// `total·t/n .. total·(t+1)/n` of its chunks, the same every step, so
+    /// that the chunks' buffers stay in its cache.
+    pub(crate) fn publish(&self, job: Job, parts: [usize; PARTS]) -> u64 {
         let g = (generation(self.state.load(Ordering::Relaxed)) + 1) & 0xffff_ffff;
-        let n = self.shares.len();
-        for (t, word) in self.shares.iter().enumerate() {
-            word.store(
-                pack_share(g, total * t / n, total * (t + 1) / n),
-                Ordering::Relaxed,
-            );
+        let mut first = 0;
+        for (words, total) in self.shares.iter().zip(parts) {
+            let total = total.min(MAX_CHUNKS);
+            let n = words.len();
+            for (t, word) in words.iter().enumerate() {
+                word.store(
+                    pack_share(g, first + total * t / n, first + total * (t + 1) / n),
+                    Ordering::Relaxed,
+                );
+            }
+            first += total;
         }
-        self.published.fetch_add(total, Ordering::Relaxed);
+        self.published.fetch_add(first, Ordering::Relaxed);
         // Release: a thread that sees the generation sees the claim words.
         // SeqCst pairs with the worker's SeqCst `sleepers` increment: either
         // the worker sees the new generation or we see it asleep.
@@ -164,34 +170,19 @@ impl Signal {
     }
 
     /// Thread `me`: claims a chunk of generation `g`, or `None` when all are
-    /// taken or the generation has moved on. It takes its own share from
-    /// the front, then helps the other threads from the back of theirs.
+    /// taken or the generation has moved on. In each part in turn, it takes
+    /// its own share from the front, then helps the other threads from the
+    /// back of theirs.
     pub(crate) fn claim(&self, g: u64, me: usize) -> Option<usize> {
-        let n = self.shares.len();
-        (0..n).find_map(|k| self.take(g, (me + k) % n, k == 0))
+        self.shares.iter().find_map(|words| {
+            let n = words.len();
+            (0..n).find_map(|k| take(&words[(me + k) % n], g, k == 0))
+        })
     }
 
-    fn take(&self, g: u64, owner: usize, front: bool) -> Option<usize> {
-        let word = &self.shares[owner];
-        let mut s = word.load(Ordering::Acquire);
-        loop {
-            if generation(s) != g {
-                return None;
-            }
-            let (lo, hi) = share_bounds(s);
-            if lo >= hi {
-                return None;
-            }
-            let (next, c) = if front {
-                (pack_share(g, lo + 1, hi), lo)
-            } else {
-                (pack_share(g, lo, hi - 1), hi - 1)
-            };
-            match word.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Some(c),
-                Err(now) => s = now,
-            }
-        }
+    /// Whether a worker unwound (the phase will not complete).
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Thread `me`: reports `chunks` claimed chunks done (publishing their
@@ -252,6 +243,30 @@ impl Signal {
     }
 }
 
+/// Claims the next chunk of a claim word of generation `g`: from the front
+/// (its owner) or from the back (a helper).
+fn take(word: &AtomicU64, g: u64, front: bool) -> Option<usize> {
+    let mut s = word.load(Ordering::Acquire);
+    loop {
+        if generation(s) != g {
+            return None;
+        }
+        let (lo, hi) = share_bounds(s);
+        if lo >= hi {
+            return None;
+        }
+        let (next, c) = if front {
+            (pack_share(g, lo + 1, hi), lo)
+        } else {
+            (pack_share(g, lo, hi - 1), hi - 1)
+        };
+        match word.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Some(c),
+            Err(now) => s = now,
+        }
+    }
+}
+
 /// Marks the signal failed if the worker owning it unwinds, so the leader
 /// does not wait forever; the scope then re-raises the panic.
 pub(crate) struct FailOnUnwind<'a>(pub(crate) &'a Signal);
@@ -293,12 +308,12 @@ mod tests {
                 });
             }
             for round in 0..1000 {
-                let job = if round % 2 == 0 {
-                    Job::Samples
+                let (job, parts) = if round % 2 == 0 {
+                    (Job::Step, [3, runs.len() - 3])
                 } else {
-                    Job::Rows
+                    (Job::Update, [0, runs.len()])
                 };
-                let g = signal.publish(job, runs.len());
+                let g = signal.publish(job, parts);
                 let mut mine = 0;
                 while let Some(c) = signal.claim(g, 0) {
                     runs[c].fetch_add(1, Ordering::Relaxed);
@@ -310,7 +325,7 @@ mod tests {
                     assert_eq!(r.load(Ordering::Relaxed), round + 1);
                 }
             }
-            signal.publish(Job::Exit, 0);
+            signal.publish(Job::Exit, [0, 0]);
         });
     }
 }

@@ -163,12 +163,16 @@ fn batches_big_enough_for_3_and_8_threads_with_momentum_and_clipping() {
 
 #[test]
 fn large_batches_cut_into_more_chunks_are_bit_identical_too() {
-    // Batch 256 on 2410 parameters has work for 8 chunks per thread on 2
-    // threads (`chunk_plan`), 4 on 3; on 8 threads the plan hits MAX_CHUNKS.
-    assert_eq!(chunk_plan::<Digits>(2, 256), (16, 16));
+    // Batch 256 on 2410 parameters is 37 units of work (`chunk_plan`): 18
+    // per thread on 2 threads and 12 on 3, so 4 chunks of each kind per
+    // thread; 4 on 8 threads, and batches 32 (W2) and 61, cut into the
+    // fewest chunks: 2 samples chunks and 1 rows chunk per thread.
+    assert_eq!(chunk_plan::<Digits>(2, 256), (8, 8));
     assert_eq!(chunk_plan::<Digits>(3, 256), (12, 12));
-    assert_eq!(chunk_plan::<Digits>(2, 32), (8, 4));
-    assert_eq!(chunk_plan::<Digits>(8, 256), (30, 30));
+    assert_eq!(chunk_plan::<Digits>(8, 256), (16, 8));
+    assert_eq!(chunk_plan::<Digits>(2, 32), (4, 2));
+    assert_eq!(chunk_plan::<Digits>(8, 61), (16, 8));
+    assert_eq!(chunk_plan::<Digits>(1, 256), (1, 1));
     let cfg = SgdConfig {
         momentum: 0.9,
         ..SgdConfig::new(0.05)
