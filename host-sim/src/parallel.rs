@@ -176,7 +176,7 @@ fn share(n: usize, workers: usize, w: usize) -> (usize, usize) {
     (n * w / workers, n * (w + 1) / workers)
 }
 
-/// Rows per block in phase 2, so that a block of gradient rows stays in L1.
+/// Rows per block in the rows part, so that a block of gradient rows stays in L1.
 fn block_rows(inputs: usize) -> usize {
     (4096 / (inputs + 1)).max(1)
 }
@@ -284,7 +284,7 @@ struct Replica<N> {
     order: Vec<u32>,
 }
 
-/// Phase-1 storage of one chunk of the batch: a scratch per sample and the
+/// Samples-part storage of one chunk of the batch: a scratch per sample and the
 /// samples' results.
 struct Slot<S> {
     /// First sample of the chunk (index within the batch).
@@ -310,13 +310,13 @@ struct Shared<'a, N: Model, L, const I: usize, const O: usize> {
     batch: usize,
     /// 1 / batch, as the core computes it.
     inv: f32,
-    /// Phase 1 chunks (contiguous samples of the batch).
+    /// Samples chunks (contiguous samples of the batch).
     slots: Vec<RwLock<Slot<N::Scratch>>>,
     /// Per samples chunk: the generation of the step that last wrote it.
     written: Vec<Line<AtomicU64>>,
     /// Where sample s of the batch lives: chunk and index within it.
     locate: Vec<(usize, usize)>,
-    /// Phase 2 chunks, in row order.
+    /// Rows chunks, in row order.
     chunks: Vec<RwLock<RowChunk>>,
     /// Per thread (the leader is 0): its copy of the network.
     replicas: Vec<Mutex<Replica<N>>>,
@@ -437,18 +437,18 @@ where
     /// The gradient of a weight is `Σₛ δₛ[o]·inputₛ[i]` over `s = 0..batch`
     /// in order from zero with the core's `kernel::outer_acc`, sample after
     /// sample: per element the same operations as `Gradients::accumulate`,
-    /// only blocked by rows to stay in L1. The update writes the direction and the new weights into the chunk's next
-    /// buffers, and the new weights also into this thread's copy of the
-    /// network (used only if committed).
+    /// only blocked by rows to stay in L1. The update writes the direction
+    /// and the new weights into the chunk's next buffers, and the new weights
+    /// also into this thread's copy of the network (used only if committed).
     #[allow(clippy::too_many_arguments)]
-    fn rows<'s>(
-        &'s self,
+    fn rows(
+        &self,
         c: usize,
         sum: bool,
         rule: Option<Update>,
         (attempt, cur): (u64, usize),
         start: usize,
-        slots: &[Option<RwLockReadGuard<'s, Slot<N::Scratch>>>],
+        slots: &[Option<RwLockReadGuard<'_, Slot<N::Scratch>>>],
         rep: &mut Replica<N>,
     ) {
         let mut chunk = self.chunks[c]
@@ -525,8 +525,9 @@ where
     /// is the thread (0 = the leader). In a step, a thread runs samples
     /// chunks until none are left to claim, then goes straight on to rows
     /// chunks, once every samples chunk is written (by whichever thread
-    /// claimed it): no thread waits for the leader between the two. Its chunks are reported done once,
-    /// after every lock is released, so the leader never waits for one.
+    /// claimed it): no thread waits for the leader between the two. Its
+    /// chunks are reported done once, after every lock is released, so the
+    /// leader never waits for one.
     fn work(&self, me: usize, g: u64, job: Job) {
         let Some(mut c) = self.signal.claim(g, me) else {
             return;
@@ -641,7 +642,7 @@ struct Lead {
     layers: Vec<(usize, usize)>,
     /// Per layer: its rows' Σ g², added in row order.
     rows_sq: Vec<f32>,
-    /// Whether the rows phase may apply the unclipped rule straight away.
+    /// Whether the rows part may apply the unclipped rule straight away.
     speculate: bool,
 }
 
@@ -969,7 +970,7 @@ where
     // order, plus the biases' own; layer after layer.
     let rows_sq = &mut lead.rows_sq;
     rows_sq.fill(0.0);
-    // Whether the rows phase's updates were all finite (if it made them).
+    // Whether the rows part's updates were all finite (if it made them).
     let mut rows_finite = true;
     for chunk in &shared.chunks {
         let chunk = read(chunk);
@@ -993,7 +994,7 @@ where
         [a.scale, a.decay, a.momentum, a.lr].map(f32::to_bits)
             == [b.scale, b.decay, b.momentum, b.lr].map(f32::to_bits)
     };
-    // Whether the rows phase already applied the right rule.
+    // Whether the rows part already applied the right rule.
     let speculated = lead.speculate && same(rule, guess);
     if !speculated {
         // Passes 2 and 3 with the rule that the norm gave.
