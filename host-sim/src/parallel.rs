@@ -59,7 +59,7 @@ use tinytrain::{
     forward_backward, Dataset, EpochStats, Error, Loss, Model, Network, Rng, Sgd, Target, Velocity,
 };
 
-use crate::sync::{FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS};
+use crate::sync::{ExitOnDrop, FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS};
 
 /// Spins on a samples chunk's stamp before yielding the time slice.
 const SPIN_BEFORE_YIELD: u32 = 2_000;
@@ -889,6 +889,7 @@ where
                 let shared = &shared;
                 scope.spawn(move || shared.worker(me));
             }
+            let exit = ExitOnDrop(&shared.signal);
             let result = (|| {
                 for _ in 0..epochs {
                     {
@@ -924,7 +925,7 @@ where
                 }
                 Ok(())
             })();
-            shared.signal.publish(Job::Exit, [0, 0]);
+            drop(exit);
             shared.write_back(net, velocity.map(|v| (v, &lead.vbias[..])));
             result
         })

@@ -267,6 +267,22 @@ fn take(word: &AtomicU64, g: u64, front: bool) -> Option<usize> {
     }
 }
 
+/// Leader: when dropped (at the end of training, or while a panic in the
+/// leader's thread unwinds, say in a callback or a loss), tells the workers
+/// to leave; an unwinding leader also marks the signal failed, so that no
+/// worker keeps waiting for a samples chunk the leader will never finish.
+/// The scope can then join the workers and re-raise the panic.
+pub(crate) struct ExitOnDrop<'a>(pub(crate) &'a Signal);
+
+impl Drop for ExitOnDrop<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.failed.store(true, Ordering::Relaxed);
+        }
+        self.0.publish(Job::Exit, [0, 0]);
+    }
+}
+
 /// Marks the signal failed if the worker owning it unwinds, so the leader
 /// does not wait forever; the scope then re-raises the panic.
 pub(crate) struct FailOnUnwind<'a>(pub(crate) &'a Signal);
