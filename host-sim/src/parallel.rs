@@ -61,9 +61,6 @@ use tinytrain::{
 
 use crate::sync::{ExitOnDrop, FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS};
 
-/// Spins on a samples chunk's stamp before yielding the time slice.
-const SPIN_BEFORE_YIELD: u32 = 2_000;
-
 /// A step gets at most one thread per this many (samples × parameters):
 /// below it a hand-off between threads costs more than the work it shares.
 pub const MIN_WORK_PER_THREAD: usize = 16_384;
@@ -353,19 +350,8 @@ where
     /// Waits until samples chunk `k` of generation `g` is written; false if
     /// a thread failed instead (the phase then fails as a whole).
     fn wait_samples(&self, k: usize, g: u64) -> bool {
-        let mut spins = 0u32;
-        while self.written[k].0.load(Ordering::Acquire) != g {
-            if self.signal.failed() {
-                return false;
-            }
-            if spins < SPIN_BEFORE_YIELD {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
-                thread::yield_now();
-            }
-        }
-        true
+        self.signal
+            .wait_until(|| self.written[k].0.load(Ordering::Acquire) == g)
     }
 
     /// Leader, between phases: the rule the next rows or update phase applies.

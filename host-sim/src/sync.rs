@@ -180,11 +180,6 @@ impl Signal {
         })
     }
 
-    /// Whether a worker unwound (the phase will not complete).
-    pub(crate) fn failed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed)
-    }
-
     /// Thread `me`: reports `chunks` claimed chunks done (publishing their
     /// writes).
     pub(crate) fn finish(&self, me: usize, chunks: usize) {
@@ -197,13 +192,21 @@ impl Signal {
     /// false if a worker died instead.
     pub(crate) fn wait_done(&self) -> bool {
         let target = self.published.load(Ordering::Relaxed);
-        let mut spins = 0u32;
-        loop {
+        self.wait_until(|| {
             let done = self
                 .done
                 .iter()
                 .fold(0usize, |a, d| a.wrapping_add(d.load(Ordering::Acquire)));
-            if done == target {
+            done == target
+        })
+    }
+
+    /// Spins, then yields its time slice, until `ready()`; false if a thread
+    /// failed first (its work will never be done).
+    pub(crate) fn wait_until(&self, mut ready: impl FnMut() -> bool) -> bool {
+        let mut spins = 0u32;
+        loop {
+            if ready() {
                 return true;
             }
             if self.failed.load(Ordering::Relaxed) {
