@@ -3,6 +3,7 @@
 //! invocation.
 
 use std::ops::ControlFlow;
+use std::sync::Barrier;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -70,9 +71,10 @@ pub struct Row {
     /// speedup / threads.
     pub efficiency: f64,
     /// Median over rounds of (total samples/s of `threads` independent
-    /// 1-thread runs of the workload at the same time / 1 thread in the same
-    /// round): what the machine gives this workload with no sharing between
-    /// threads at all, the ceiling for `speedup`. 1 at 1 thread.
+    /// 1-thread runs of the workload at the same time / one 1-thread run just
+    /// before), measured in rounds of their own after the main ones: what the
+    /// machine gives this workload with no sharing between threads at all,
+    /// the ceiling for `speedup`. 1 at 1 thread.
     pub independent_speedup: f64,
     /// FLOP per training sample (6 × parameters).
     pub flop_per_sample: f64,
@@ -194,17 +196,45 @@ pub fn w3(set: &TrainSet<784, 10>, threads: usize) -> Result<f64, Error> {
     Ok((set.len() / 64 * 64) as f64 / start.elapsed().as_secs_f64())
 }
 
-/// Runs `run` on `copies` threads at the same time; the sum of their rates.
+/// Runs `run` (which returns a rate) on `copies` threads started together;
+/// their total rate over the wall time of all of them: each copy's rate
+/// times its own run time, summed, over the time from the first start to the
+/// last end. Copies that overlap add up; copies the OS ran one after the
+/// other (more copies than cores, short runs) count as one.
 fn at_once(copies: usize, run: impl Fn() -> Result<f64, Error> + Sync) -> Result<f64, Error> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..copies).map(|_| s.spawn(&run)).collect();
-        handles.into_iter().try_fold(0.0, |sum, h| {
-            let rate = h
-                .join()
-                .map_err(|_| Error::InvalidParam("a benchmark thread failed"))??;
-            Ok(sum + rate)
-        })
-    })
+    let start = Barrier::new(copies);
+    let spans = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..copies)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let t0 = Instant::now();
+                    let rate = run();
+                    (t0, Instant::now(), rate)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let (t0, t1, rate) = h
+                    .join()
+                    .map_err(|_| Error::InvalidParam("a benchmark thread failed"))?;
+                Ok((t0, t1, rate?))
+            })
+            .collect::<Result<Vec<_>, Error>>()
+    })?;
+    let first = spans.iter().map(|s| s.0).min();
+    let last = spans.iter().map(|s| s.1).max();
+    let wall = match (first, last) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64(),
+        _ => return Ok(0.0),
+    };
+    let work: f64 = spans
+        .iter()
+        .map(|(t0, t1, rate)| rate * (*t1 - *t0).as_secs_f64())
+        .sum();
+    Ok(work / wall)
 }
 
 fn flop_per_sample<N: Model>() -> f64 {
@@ -232,7 +262,8 @@ pub fn run(
     let names = ["W1", "W2", "W3"];
     // samples[w][t][round]
     let mut samples = vec![vec![Vec::new(); threads.len()]; names.len()];
-    // alone[w][t][round]: total rate of `t` independent 1-thread runs.
+    // alone[w][t][round]: total rate of `t` independent 1-thread runs over
+    // the rate of one run just before.
     let mut alone: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); threads.len()]; names.len()];
     for round in 0..cfg.rounds.max(1) {
         for (ti, &t) in threads.iter().enumerate() {
@@ -240,15 +271,24 @@ pub fn run(
             samples[0][ti].push(w1(t, cfg.w1_epochs)?);
             samples[1][ti].push(w2(&digits, t, cfg.w2_epochs)?);
             samples[2][ti].push(w3(&mnist, t)?);
-            if t > 1 {
-                progress(&format!(
-                    "round {}: {t} independent 1-thread runs at once",
-                    round + 1
-                ));
-                alone[0][ti].push(at_once(t, || w1(1, cfg.w1_epochs))?);
-                alone[1][ti].push(at_once(t, || w2(&digits, 1, cfg.w2_epochs))?);
-                alone[2][ti].push(at_once(t, || w3(&mnist, 1))?);
-            }
+        }
+    }
+    // The machine's ceiling, in rounds of their own after the main ones (so
+    // that long runs on every core do not slow the main rounds' 1-thread
+    // runs that follow them): each workload at 1 thread, then as many
+    // separate 1-thread runs at once as threads, against it.
+    for round in 0..cfg.rounds.max(1) {
+        for (ti, &t) in threads.iter().enumerate().filter(|(_, &t)| t > 1) {
+            progress(&format!(
+                "ceiling round {}: {t} independent 1-thread runs at once",
+                round + 1
+            ));
+            let one = w1(1, cfg.w1_epochs)?;
+            alone[0][ti].push(at_once(t, || w1(1, cfg.w1_epochs))? / one);
+            let one = w2(&digits, 1, cfg.w2_epochs)?;
+            alone[1][ti].push(at_once(t, || w2(&digits, 1, cfg.w2_epochs))? / one);
+            let one = w3(&mnist, 1)?;
+            alone[2][ti].push(at_once(t, || w3(&mnist, 1))? / one);
         }
     }
     progress("measuring the FMA peak");
@@ -278,8 +318,11 @@ pub fn run(
             let runs = &samples[w][ti];
             let mut ratios: Vec<f64> = runs.iter().zip(base).map(|(a, b)| a / b).collect();
             let speedup = median(&mut ratios);
-            let mut ceiling: Vec<f64> = alone[w][ti].iter().zip(base).map(|(a, b)| a / b).collect();
-            let independent_speedup = if t > 1 { median(&mut ceiling) } else { 1.0 };
+            let independent_speedup = if t > 1 {
+                median(&mut alone[w][ti])
+            } else {
+                1.0
+            };
             let mut sorted = runs.clone();
             let sps = median(&mut sorted);
             let peak = peak_gflops[ti].1 * 1e9;

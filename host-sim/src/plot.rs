@@ -139,14 +139,33 @@ pub fn curves_svg(c: &Curves, title: &str) -> Result<String, String> {
     Ok(svg)
 }
 
-/// Renders the bench speedups per workload against the ideal line.
+/// The workloads of the speedup chart, and the legend of each one's
+/// independent-runs line (the machine's ceiling for it).
+const WORKLOADS: [(&str, &str); 3] = [
+    ("W1", "W1 separate runs"),
+    ("W2", "W2 separate runs"),
+    ("W3", "W3 separate runs"),
+];
+
+/// A workload's colour, lightened for its independent-runs line.
+fn light((r, g, b): (u8, u8, u8)) -> RGBColor {
+    let mix = |c: u8| ((u16::from(c) + 255) / 2) as u8;
+    RGBColor(mix(r), mix(g), mix(b))
+}
+
+/// Renders the bench speedups per workload against the ideal line, each
+/// with the speedup of as many separate 1-thread runs at once (thin, light).
 pub fn speedup_svg(r: &Report) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 440)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let max_t = r.rows.iter().map(|x| x.threads).max().unwrap_or(1).max(2) as f64;
-        let max_s = r.rows.iter().map(|x| x.speedup).fold(max_t, f64::max);
+        let max_s = r
+            .rows
+            .iter()
+            .map(|x| x.speedup.max(x.independent_speedup))
+            .fold(max_t, f64::max);
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 "tinytrain-sim: training speedup vs 1 thread (same run)",
@@ -171,22 +190,30 @@ pub fn speedup_svg(r: &Report) -> Result<String, String> {
             .map_err(|e| e.to_string())?
             .label("ideal")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
-        for (k, w) in ["W1", "W2", "W3"].iter().enumerate() {
+        for (k, (w, alone)) in WORKLOADS.into_iter().enumerate() {
             let color = Palette99::pick(k).to_rgba();
-            let pts: Vec<(f64, f64)> = r
-                .rows
-                .iter()
-                .filter(|x| x.workload == *w)
+            let rows = r.rows.iter().filter(|x| x.workload == w);
+            let pts: Vec<(f64, f64)> = rows
+                .clone()
                 .map(|x| (x.threads as f64, x.speedup))
                 .collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(|e| e.to_string())?
-                .label(*w)
+                .label(w)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
             chart
                 .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
                 .map_err(|e| e.to_string())?;
+            let ceiling = light(Palette99::pick(k).rgb());
+            chart
+                .draw_series(LineSeries::new(
+                    rows.map(|x| (x.threads as f64, x.independent_speedup)),
+                    ceiling.stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(alone)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ceiling));
         }
         chart
             .configure_series_labels()
@@ -258,10 +285,14 @@ pub fn curves_png(c: &Curves, title: &str) -> Result<Vec<u8>, String> {
 
 /// Renders the bench speedups as a PNG file's bytes.
 pub fn speedup_png(r: &Report) -> Result<Vec<u8>, String> {
-    let rows = r
-        .rows
-        .iter()
-        .map(|x| (x.workload.as_str(), x.threads, x.speedup));
+    let rows = r.rows.iter().map(|x| {
+        (
+            x.workload.as_str(),
+            x.threads,
+            x.speedup,
+            x.independent_speedup,
+        )
+    });
     let (rgb, _) = render(SPEEDUP_PNG_SIZE, &[speedup_panel(rows)])?;
     encode_png(&rgb, SPEEDUP_PNG_SIZE)
 }
@@ -363,10 +394,11 @@ fn curves_panels(c: &Curves, title: &str) -> Vec<Panel> {
     panels
 }
 
-/// The speedup chart from (workload, threads, speedup) rows.
-fn speedup_panel<'a>(rows: impl Iterator<Item = (&'a str, usize, f64)> + Clone) -> Panel {
+/// The speedup chart from (workload, threads, speedup, independent-runs
+/// speedup) rows.
+fn speedup_panel<'a>(rows: impl Iterator<Item = (&'a str, usize, f64, f64)> + Clone) -> Panel {
     let max_t = rows.clone().map(|x| x.1).max().unwrap_or(1).max(2) as f64;
-    let max_s = rows.clone().map(|x| x.2).fold(max_t, f64::max);
+    let max_s = rows.clone().map(|x| x.2.max(x.3)).fold(max_t, f64::max);
     let mut series = vec![Series {
         label: "ideal",
         color: RGBColor(140, 140, 140),
@@ -374,18 +406,22 @@ fn speedup_panel<'a>(rows: impl Iterator<Item = (&'a str, usize, f64)> + Clone) 
         points: vec![(1.0, 1.0), (max_t, max_t)],
         markers: false,
     }];
-    for (k, w) in ["W1", "W2", "W3"].into_iter().enumerate() {
+    for (k, (w, alone)) in WORKLOADS.into_iter().enumerate() {
         let (r, g, b) = Palette99::pick(k).rgb();
+        let mine = rows.clone().filter(|x| x.0 == w);
         series.push(Series {
             label: w,
             color: RGBColor(r, g, b),
             width: 2,
-            points: rows
-                .clone()
-                .filter(|x| x.0 == w)
-                .map(|x| (x.1 as f64, x.2))
-                .collect(),
+            points: mine.clone().map(|x| (x.1 as f64, x.2)).collect(),
             markers: true,
+        });
+        series.push(Series {
+            label: alone,
+            color: light((r, g, b)),
+            width: 1,
+            points: mine.map(|x| (x.1 as f64, x.3)).collect(),
+            markers: false,
         });
     }
     Panel {
@@ -703,10 +739,10 @@ mod tests {
     #[test]
     fn png_speedup_chart_decodes_with_its_series() {
         let rows = [
-            ("W1", 1, 1.0),
-            ("W1", 2, 1.8),
-            ("W2", 1, 1.0),
-            ("W2", 2, 1.5),
+            ("W1", 1, 1.0, 1.0),
+            ("W1", 2, 1.8, 1.9),
+            ("W2", 1, 1.0, 1.0),
+            ("W2", 2, 1.5, 1.6),
         ];
         let (rgb, labels) = render(SPEEDUP_PNG_SIZE, &[speedup_panel(rows.into_iter())]).unwrap();
         let png = encode_png(&rgb, SPEEDUP_PNG_SIZE).unwrap();
@@ -715,7 +751,9 @@ mod tests {
         assert_eq!(decoded, rgb);
         let (r, g, b) = Palette99::pick(0).rgb();
         assert!(count(&rgb, RGBColor(r, g, b)) > 100, "W1 line");
-        for want in ["threads", "speedup", "ideal", "W3", "2"] {
+        let n = count(&rgb, light((r, g, b)));
+        assert!(n > 30, "W1 separate-runs line: {n} pixels");
+        for want in ["threads", "speedup", "ideal", "W3", "W2 separate runs", "2"] {
             assert!(labels.iter().any(|l| l.text == want), "{want}");
         }
     }
@@ -764,7 +802,8 @@ mod tests {
                 check(curves_png_size(classifier), &curves_panels(&c, "t"));
             }
         }
-        let rows = (1..=16).flat_map(|t| ["W1", "W2", "W3"].map(|w| (w, t, t as f64 * 0.9)));
+        let rows = (1..=16)
+            .flat_map(|t| ["W1", "W2", "W3"].map(|w| (w, t, t as f64 * 0.9, t as f64 * 0.95)));
         check(SPEEDUP_PNG_SIZE, &[speedup_panel(rows)]);
         check(SPEEDUP_PNG_SIZE, &[speedup_panel(std::iter::empty())]);
         assert!(checked > 500, "{checked}");
