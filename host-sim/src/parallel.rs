@@ -351,7 +351,7 @@ where
     /// a thread failed instead (the phase then fails as a whole).
     fn wait_samples(&self, k: usize, g: u64) -> bool {
         self.signal
-            .wait_until(|| self.written[k].0.load(Ordering::Acquire) == g)
+            .wait_until(|| self.written[k].load(Ordering::Acquire) == g)
     }
 
     /// Leader, between phases: the rule the next rows or update phase applies.
@@ -413,7 +413,7 @@ where
                 slot.results.push(r);
             }
         }
-        self.written[c].0.store(g, Ordering::Release);
+        self.written[c].store(g, Ordering::Release);
     }
 
     /// Part 1 of a step (`sum`: gradient rows, scaled, and their Σ g²; then
@@ -850,9 +850,7 @@ where
             start: AtomicUsize::new(0),
             batch,
             inv: 1.0 / (batch as u32) as f32,
-            written: (0..sample_chunks)
-                .map(|_| Line(AtomicU64::new(0)))
-                .collect(),
+            written: (0..sample_chunks).map(|_| Line::default()).collect(),
             slots,
             locate,
             chunks,

@@ -88,7 +88,7 @@ fn share_bounds(word: u64) -> (usize, usize) {
 /// that the words that different threads write do not bounce together.
 #[derive(Debug, Default)]
 #[repr(align(128))]
-pub(crate) struct Line<T>(pub(crate) T);
+pub(crate) struct Line<T>(T);
 
 impl<T> std::ops::Deref for Line<T> {
     type Target = T;
