@@ -1,8 +1,9 @@
 //! Training modes: momentum, per-sample updates, streams, schedules, shuffles.
 
 use tinytrain::{
-    mlp, BinaryCrossEntropy, Dense, Error, Gradients, Identity, Init, Model, Mse, Network, Rng,
-    Samples, Schedule, Sgd, SgdConfig, Sigmoid, Stream, Tanh, Target, Trainer, Velocity,
+    mlp, BinaryCrossEntropy, Dense, Error, Gradients, Identity, Init, Model, Mse, Network, Relu,
+    Rng, Samples, Schedule, Sgd, SgdConfig, Sigmoid, SoftmaxCrossEntropy, Stream, Tanh, Target,
+    Trainer, Velocity,
 };
 
 type Xor = mlp![Dense<2, 8, Tanh>, Dense<8, 1, Sigmoid>];
@@ -297,4 +298,76 @@ fn deep_networks_of_eight_layers_train() {
         last = t.epoch_in_order(&mut data, 4).unwrap().loss();
     }
     assert!(last < 0.05 && last < first, "{first} -> {last}");
+}
+
+/// Widths that leave remainders after every block of rows and of lanes.
+type Odd = mlp![Dense<37, 19, Relu>, Dense<19, 6, Tanh>, Dense<6, 3, Identity>];
+
+/// Every output and delta of a sample's scratch, as bits.
+fn scratch_bits(x: &[f32; 37], s: &<Odd as Model>::Scratch) -> Vec<u32> {
+    let mut bits: Vec<u32> = Odd::output(s).iter().map(|v| v.to_bits()).collect();
+    for l in 0..Odd::LAYERS {
+        let (input, delta) = Odd::layer_io(x, s, l).unwrap();
+        bits.extend(input.iter().chain(delta).map(|v| v.to_bits()));
+    }
+    bits
+}
+
+#[test]
+fn batched_forward_backward_has_the_bits_of_one_sample_at_a_time() {
+    let mut net = Odd::ZERO;
+    tinytrain::init_seeded(&mut net, Init::PyTorchDefault, 11);
+    let mut rng = Rng::seed(2);
+    let xs: Vec<[f32; 37]> = (0..4)
+        .map(|_| core::array::from_fn(|_| tinytrain::rng::uniform(&mut rng, 3.0)))
+        .collect();
+    let ts: Vec<Target<3>> = (0..4).map(|k| Target::Class(k % 3)).collect();
+    let loss = SoftmaxCrossEntropy;
+    let run = |xs: &[[f32; 37]]| {
+        let mut one: Vec<_> = (0..4).map(|_| Odd::SCRATCH).collect();
+        let single: Vec<Result<u32, Error>> = one
+            .iter_mut()
+            .zip(xs.iter().zip(&ts))
+            .map(|(s, (x, t))| tinytrain::forward_backward(&net, s, x, t, &loss).map(f32::to_bits))
+            .collect();
+        let mut many: Vec<_> = (0..4).map(|_| Odd::SCRATCH).collect();
+        let [s0, s1, s2, s3] = &mut many[..] else {
+            unreachable!()
+        };
+        let io = [
+            (&xs[0], &ts[0], s0),
+            (&xs[1], &ts[1], s1),
+            (&xs[2], &ts[2], s2),
+            (&xs[3], &ts[3], s3),
+        ];
+        let batched =
+            tinytrain::forward_backward_batch(&net, io, &loss).map(|r| r.map(f32::to_bits));
+        assert_eq!(&batched[..], &single[..]);
+        for k in 0..4 {
+            assert_eq!(
+                scratch_bits(&xs[k], &many[k]),
+                scratch_bits(&xs[k], &one[k]),
+                "sample {k}"
+            );
+        }
+        batched
+    };
+    assert!(run(&xs).iter().all(Result::is_ok));
+    // A bad sample in the group is reported as alone, and the others still run.
+    let mut bad = xs.clone();
+    bad[2][5] = f32::NAN;
+    let r = run(&bad);
+    assert_eq!(r[2], Err(Error::NonFinite("input")));
+    assert!(r[0].is_ok() && r[1].is_ok() && r[3].is_ok());
+
+    // Inference alone: forward_batch against forward.
+    let mut a: Vec<_> = (0..2).map(|_| Odd::SCRATCH).collect();
+    let [a0, a1] = &mut a[..] else { unreachable!() };
+    net.forward_batch([(&xs[0], a0), (&xs[3], a1)]);
+    let mut b = Odd::SCRATCH;
+    for (k, s) in [(0, &a[0]), (3, &a[1])] {
+        let out = net.forward(&xs[k], &mut b);
+        let bits = |v: &[f32; 3]| v.map(f32::to_bits);
+        assert_eq!(bits(Odd::output(s)), bits(out));
+    }
 }

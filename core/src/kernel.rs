@@ -60,6 +60,66 @@ fn dot2(r0: &[f32], r1: &[f32], x: &[f32]) -> [f32; 2] {
     [reduce(a0, s0), reduce(a1, s1)]
 }
 
+/// [`dot`] of `R` consecutive rows of `w` (each `x.len()` long) with the
+/// same `x`, which is read once for all of them: each result has exactly the
+/// bits of `dot(row, x)`, whatever `R` is. More rows give the vector unit
+/// more independent accumulation chains to overlap.
+#[cfg(not(target_arch = "arm"))]
+#[inline(always)]
+fn dot_rows<const R: usize>(w: &[f32], x: &[f32]) -> [f32; R] {
+    let n = x.len();
+    let (cx, tx) = x.as_chunks::<LANES>();
+    let m = cx.len();
+    // Every row cut to exactly `m` chunks, so the loop indexes them unchecked.
+    let rows: [(&[[f32; LANES]], &[f32]); R] = core::array::from_fn(|r| {
+        let (c, t) = w[r * n..(r + 1) * n].as_chunks::<LANES>();
+        (&c[..m], t)
+    });
+    let mut acc = [f32x4::ZERO; R];
+    for (k, xc) in cx.iter().enumerate() {
+        let xv = f32x4::from(*xc);
+        for (a, (c, _)) in acc.iter_mut().zip(&rows) {
+            *a += f32x4::from(c[k]) * xv;
+        }
+    }
+    core::array::from_fn(|r| {
+        let mut tail = 0.0f32;
+        for (wi, xi) in rows[r].1.iter().zip(tx) {
+            tail += wi * xi;
+        }
+        reduce(acc[r], tail)
+    })
+}
+
+/// Rows per pass of [`matvec`] on hosts: eight rows' partial sums keep both
+/// the multipliers and the adders of a host's vector unit busy. (A
+/// Cortex-M4F's 32 single registers hold two rows', so it goes in pairs.)
+/// The results are the same bits either way.
+#[cfg(not(target_arch = "arm"))]
+const MATVEC_ROWS: usize = 8;
+
+/// The full blocks of [`MATVEC_ROWS`] rows of [`matvec`]; returns what is
+/// left of `w`, `b` and `out`.
+#[cfg(not(target_arch = "arm"))]
+#[inline(always)]
+fn matvec_blocks<'a, 'o>(
+    w: &'a [f32],
+    b: &'a [f32],
+    x: &[f32],
+    out: &'o mut [f32],
+) -> (&'a [f32], &'a [f32], &'o mut [f32]) {
+    let n = x.len();
+    let blocks = w.chunks_exact(MATVEC_ROWS * n);
+    let rest = blocks.remainder();
+    let (bb, bl) = b.as_chunks::<MATVEC_ROWS>();
+    let (ob, ol) = out.as_chunks_mut::<MATVEC_ROWS>();
+    for ((rows, bias), o) in blocks.zip(bb).zip(ob.iter_mut()) {
+        let d = dot_rows::<MATVEC_ROWS>(rows, x);
+        *o = core::array::from_fn(|r| bias[r] + d[r]);
+    }
+    (rest, bl, ol)
+}
+
 /// Like [`dot`] but for vectors shorter than one chunk the plain running sum,
 /// which is what the tree reduces to anyway; kept separate for tiny layers.
 #[inline(always)]
@@ -76,8 +136,9 @@ fn row_dot(w: &[f32], x: &[f32]) -> f32 {
 }
 
 /// `out[o] = b[o] + Σ_i w[o·n + i]·x[i]` with `n = x.len()`: W is row-major
-/// `[outputs][inputs]` (PyTorch's `nn.Linear` layout). Rows go in pairs that
-/// share each load of `x`; every output has the bits of its own [`dot`].
+/// `[outputs][inputs]` (PyTorch's `nn.Linear` layout). Rows go in blocks
+/// (eight on hosts, then pairs) that share each load of `x`; every output
+/// has the bits of its own [`dot`].
 #[inline(always)]
 pub fn matvec(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
     let n = x.len();
@@ -87,6 +148,8 @@ pub fn matvec(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
         }
         return;
     }
+    #[cfg(not(target_arch = "arm"))]
+    let (w, b, out) = matvec_blocks(w, b, x, out);
     let pairs = w.chunks_exact(2 * n);
     let last = pairs.remainder();
     let (bp, bl) = b.as_chunks::<2>();
@@ -98,6 +161,86 @@ pub fn matvec(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
     }
     if let (Some(o), Some(&bias)) = (ol.first_mut(), bl.first()) {
         *o = bias + dot(last, x);
+    }
+}
+
+/// [`dot`] of `R` consecutive rows of `w` with each of `S` inputs: every
+/// weight loaded once serves all `S` samples. `out[s][r]` has exactly the
+/// bits of `dot(row r, xs[s])`. Every input must be `n` long.
+#[cfg(not(target_arch = "arm"))]
+#[inline(always)]
+fn dot_block<const R: usize, const S: usize>(
+    w: &[f32],
+    xs: &[&[f32]; S],
+    n: usize,
+) -> [[f32; R]; S] {
+    let m = n / LANES;
+    let rows: [(&[[f32; LANES]], &[f32]); R] = core::array::from_fn(|r| {
+        let (c, t) = w[r * n..(r + 1) * n].as_chunks::<LANES>();
+        (&c[..m], t)
+    });
+    let inputs: [(&[[f32; LANES]], &[f32]); S] = core::array::from_fn(|s| {
+        let (c, t) = xs[s][..n].as_chunks::<LANES>();
+        (&c[..m], t)
+    });
+    let mut acc = [[f32x4::ZERO; R]; S];
+    for k in 0..m {
+        for s in 0..S {
+            let xv = f32x4::from(inputs[s].0[k]);
+            for r in 0..R {
+                acc[s][r] += f32x4::from(rows[r].0[k]) * xv;
+            }
+        }
+    }
+    let mut out = [[0.0f32; R]; S];
+    for s in 0..S {
+        for r in 0..R {
+            let mut tail = 0.0f32;
+            for (wi, xi) in rows[r].1.iter().zip(inputs[s].1) {
+                tail += wi * xi;
+            }
+            out[s][r] = reduce(acc[s][r], tail);
+        }
+    }
+    out
+}
+
+/// [`matvec`] for `S` samples at once, `outs[s] = b + W·xs[s]`, with
+/// exactly the bits of `S` separate calls. On hosts each pair of rows is
+/// loaded once for all `S` samples, so a layer too large for L1 streams
+/// from the next cache level `S` times less often.
+#[inline(always)]
+pub fn matvec_batch<const S: usize>(w: &[f32], b: &[f32], xs: [&[f32]; S], outs: [&mut [f32]; S]) {
+    #[cfg(not(target_arch = "arm"))]
+    {
+        let n = xs.iter().map(|x| x.len()).min().unwrap_or(0);
+        if n >= LANES && xs.iter().all(|x| x.len() == n) {
+            let mut outs = outs;
+            let pairs = w.chunks_exact(2 * n);
+            let last = pairs.remainder();
+            let (bp, bl) = b.as_chunks::<2>();
+            for (o, (rows, bias)) in pairs.zip(bp).enumerate() {
+                let d = dot_block::<2, S>(rows, &xs, n);
+                for (out, d) in outs.iter_mut().zip(d) {
+                    if let Some(pair) = out.get_mut(2 * o..2 * o + 2) {
+                        pair[0] = bias[0] + d[0];
+                        pair[1] = bias[1] + d[1];
+                    }
+                }
+            }
+            if let Some(&bias) = bl.first() {
+                let o = bp.len() * 2;
+                for (out, x) in outs.iter_mut().zip(xs) {
+                    if let Some(v) = out.get_mut(o) {
+                        *v = bias + dot(last, x);
+                    }
+                }
+            }
+            return;
+        }
+    }
+    for (out, x) in outs.into_iter().zip(xs) {
+        matvec(w, b, x, out);
     }
 }
 
@@ -233,6 +376,109 @@ fn outer_update(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], scale: f
     }
 }
 
+/// The weight and bias gradients of a block of rows over a whole batch:
+/// row `r` of `gw` (`gw.len() / gb.len()` inputs wide) becomes
+/// `Σₛ δₛ[first + r]·xₛ` and `gb[r]` becomes `Σₛ δₛ[first + r]`, summed from
+/// zero over `terms = [(δₛ, xₛ), ...]` in order. These are exactly the bits
+/// of zeroing both and calling [`outer_acc`] with each sample's
+/// `δₛ[first..]` in turn, skipping the same zero deltas, but each tile of a
+/// row stays in registers for the whole batch instead of going through
+/// memory once per sample.
+///
+/// `list` is scratch for one row's non-zero terms; a batch longer than it is
+/// summed in parts of `list.len()` samples (same bits). Terms whose `δ` is
+/// too short or whose `x` is not one row wide are ignored, as a zip would.
+pub fn outer_sum<'a>(
+    gw: &mut [f32],
+    gb: &mut [f32],
+    first: usize,
+    terms: &[(&[f32], &'a [f32])],
+    list: &mut [(f32, &'a [f32])],
+) {
+    let Some(n) = gw.len().checked_div(gb.len()) else {
+        return;
+    };
+    let skip = n >= SKIP_ZERO_ROWS_FROM;
+    let terms = terms.iter().filter(|(_, x)| x.len() == n);
+    if list.is_empty() || n == 0 {
+        gw.fill(0.0);
+        gb.fill(0.0);
+        for &(delta, x) in terms.clone() {
+            if let Some(d) = delta.get(first..first + gb.len()) {
+                outer_acc(gw, gb, d, x);
+            }
+        }
+        return;
+    }
+    for (r, (row, bias)) in gw.chunks_exact_mut(n).zip(gb.iter_mut()).enumerate() {
+        let (mut len, mut fresh, mut b) = (0, true, 0.0f32);
+        for &(delta, x) in terms.clone() {
+            let Some(&d) = delta.get(first + r) else {
+                continue;
+            };
+            if skip && d == 0.0 {
+                continue;
+            }
+            b += d;
+            list[len] = (d, x);
+            len += 1;
+            if len == list.len() {
+                sum_into(row, &list[..len], fresh);
+                (len, fresh) = (0, false);
+            }
+        }
+        if len > 0 || fresh {
+            sum_into(row, &list[..len], fresh);
+        }
+        *bias = b;
+    }
+}
+
+/// `row[i] = (fresh ? 0 : row[i]) + Σ d·x[i]` over `list` in order, a tile
+/// of the row at a time held in registers.
+#[inline]
+fn sum_into(row: &mut [f32], list: &[(f32, &[f32])], fresh: bool) {
+    let n = row.len();
+    let mut c = 0;
+    while c + 8 * LANES <= n {
+        sum_tile::<8>(&mut row[c..c + 8 * LANES], c, list, fresh);
+        c += 8 * LANES;
+    }
+    while c + LANES <= n {
+        sum_tile::<1>(&mut row[c..c + LANES], c, list, fresh);
+        c += LANES;
+    }
+    for (i, g) in row.iter_mut().enumerate().skip(c) {
+        let mut a = if fresh { 0.0 } else { *g };
+        for &(d, x) in list {
+            a += d * x[i];
+        }
+        *g = a;
+    }
+}
+
+/// [`sum_into`] for the `T` chunks of `tile`, which starts at column `c`.
+#[inline(always)]
+fn sum_tile<const T: usize>(tile: &mut [f32], c: usize, list: &[(f32, &[f32])], fresh: bool) {
+    let (out, _) = tile.as_chunks_mut::<LANES>();
+    let mut acc = [f32x4::ZERO; T];
+    if !fresh {
+        for (a, o) in acc.iter_mut().zip(out.iter()) {
+            *a = f32x4::from(*o);
+        }
+    }
+    for &(d, x) in list {
+        let dv = f32x4::splat(d);
+        let (xs, _) = x[c..c + T * LANES].as_chunks::<LANES>();
+        for (a, xc) in acc.iter_mut().zip(xs) {
+            *a += dv * f32x4::from(*xc);
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = a.to_array();
+    }
+}
+
 /// The element-wise rule of one SGD step (PyTorch's `optim.SGD` after
 /// `clip_grad_norm_`): `u = momentum·v + (g·scale + decay·w)`, `w −= lr·u`.
 #[derive(Clone, Copy, Debug)]
@@ -250,32 +496,33 @@ pub struct Update {
 impl Update {
     /// Overwrites `g` with the update direction u (from the velocity `v` when
     /// given) and returns whether u and every `w − lr·u` are finite.
-    #[inline]
+    #[inline(always)]
     pub fn direction(&self, g: &mut [f32], w: &[f32], v: Option<&[f32]>) -> bool {
-        let mut check = 0.0f32;
+        // Element-wise arithmetic and a branch-free check (`Finite`).
+        let mut check = Finite::ALL;
         match v {
             Some(v) => {
                 for ((g, &w), &v) in g.iter_mut().zip(w).zip(v) {
                     let u = self.momentum * v + (*g * self.scale + self.decay * w);
                     *g = u;
-                    check += (w - self.lr * u) * 0.0;
+                    check = check.and(w - self.lr * u);
                 }
             }
             None => {
                 for (g, &w) in g.iter_mut().zip(w) {
                     let u = *g * self.scale + self.decay * w;
                     *g = u;
-                    check += (w - self.lr * u) * 0.0;
+                    check = check.and(w - self.lr * u);
                 }
             }
         }
-        // NaN iff some u or new weight is NaN or infinite.
-        check == 0.0
+        // A non-finite u makes w − lr·u non-finite too, whatever lr (0·∞ is NaN).
+        check.all()
     }
 
     /// Commits a direction from [`Update::direction`]: `w −= lr·u` and, with
     /// momentum, `v = u`.
-    #[inline]
+    #[inline(always)]
     pub fn commit(&self, w: &mut [f32], u: &[f32], v: Option<&mut [f32]>) {
         // w + (−lr)·u rounds exactly as w − lr·u.
         axpy(w, -self.lr, u);
@@ -288,9 +535,9 @@ impl Update {
 }
 
 /// Pass 1 of a step over a weight matrix (`inputs` per row): every element
-/// times `inv`, and Σ g² summed per row from zero, the row sums then added in
-/// row order. Rows are independent, so threads can compute disjoint rows'
-/// sums ([`scale_sum_sq`] per row) and add them in order for the same bits.
+/// times `inv`, and Σ g² summed per row from zero ([`scale_sum_sq`]), the row
+/// sums then added in row order. Rows are independent, so threads can
+/// compute disjoint rows' sums and add them in order for the same bits.
 #[inline]
 pub fn mean_sq_rows(w: &mut [f32], inputs: usize, inv: f32) -> f32 {
     let mut acc = 0.0f32;
@@ -300,15 +547,24 @@ pub fn mean_sq_rows(w: &mut [f32], inputs: usize, inv: f32) -> f32 {
     acc
 }
 
-/// `v[k] *= s` for every k, then Σ v² in order.
+/// `v[k] *= s` for every k, then Σ v² in the order of [`dot`]: four
+/// interleaved partial sums, combined ((0 + 2) + (1 + 3)), then the tail.
 #[inline]
 pub fn scale_sum_sq(v: &mut [f32], s: f32) -> f32 {
-    let mut acc = 0.0f32;
-    for x in v.iter_mut() {
-        *x *= s;
-        acc += *x * *x;
+    let (cv, tv) = v.as_chunks_mut::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for c in cv.iter_mut() {
+        for (a, x) in acc.iter_mut().zip(c.iter_mut()) {
+            *x *= s;
+            *a += *x * *x;
+        }
     }
-    acc
+    let mut tail = 0.0f32;
+    for x in tv.iter_mut() {
+        *x *= s;
+        tail += *x * *x;
+    }
+    ((acc[0] + acc[2]) + (acc[1] + acc[3])) + tail
 }
 
 /// Σ v², in order.
@@ -321,15 +577,57 @@ pub fn sum_sq(v: &[f32]) -> f32 {
     s
 }
 
+/// 1 if `x` is NaN or infinite (all exponent bits set), else 0.
+#[cfg(not(target_abi = "eabihf"))]
+#[inline(always)]
+fn non_finite(x: f32) -> u32 {
+    const EXP: u32 = 0x7f80_0000;
+    ((x.to_bits() & EXP) == EXP) as u32
+}
+
 /// True when every element is finite.
 #[inline]
 pub fn all_finite(v: &[f32]) -> bool {
-    // A sum of |x|·0 is NaN iff some x is NaN or infinite; branch-free.
-    let mut acc = 0.0f32;
-    for &x in v {
-        acc += x * 0.0;
+    v.iter().fold(Finite::ALL, |acc, &x| acc.and(x)).all()
+}
+
+/// A branch-free running check that numbers are finite, in the form each
+/// target does best. With a hardware FPU (the `eabihf` Cortex-M targets) a
+/// sum of x·0, which is NaN iff some x is NaN or infinite: two FPU
+/// instructions per number. Elsewhere an integer OR of "all exponent bits
+/// set": no float arithmetic (cheap with soft floats), and it vectorises on
+/// hosts, where a chain of float additions would not.
+#[derive(Clone, Copy)]
+struct Finite(
+    #[cfg(target_abi = "eabihf")] f32,
+    #[cfg(not(target_abi = "eabihf"))] u32,
+);
+
+impl Finite {
+    #[cfg(target_abi = "eabihf")]
+    const ALL: Self = Finite(0.0);
+    #[cfg(not(target_abi = "eabihf"))]
+    const ALL: Self = Finite(0);
+
+    /// The check so far, and `x`.
+    #[inline(always)]
+    fn and(self, x: f32) -> Self {
+        #[cfg(target_abi = "eabihf")]
+        let acc = Finite(self.0 + x * 0.0);
+        #[cfg(not(target_abi = "eabihf"))]
+        let acc = Finite(self.0 | non_finite(x));
+        acc
     }
-    acc == 0.0
+
+    /// Whether every number so far was finite.
+    #[inline(always)]
+    fn all(self) -> bool {
+        #[cfg(target_abi = "eabihf")]
+        let all = self.0 == 0.0;
+        #[cfg(not(target_abi = "eabihf"))]
+        let all = self.0 == 0;
+        all
+    }
 }
 
 #[cfg(test)]
@@ -376,6 +674,59 @@ mod tests {
     }
 
     #[test]
+    fn matvec_rows_have_the_bits_of_their_own_dot() {
+        // Every block size and remainder: full blocks of MATVEC_ROWS, pairs, a last row.
+        let x: [f32; 37] = core::array::from_fn(|i| (i as f32 * 0.731).sin() * 3.0);
+        let w: [f32; 37 * 19] = core::array::from_fn(|k| (k as f32 * 0.173).cos() / 7.0);
+        let b: [f32; 19] = core::array::from_fn(|k| k as f32 * 0.01 - 0.05);
+        for n in [4usize, 5, 8, 13, 36, 37] {
+            for rows in 0..=19 {
+                let mut out = [f32::NAN; 19];
+                matvec(&w[..rows * n], &b[..rows], &x[..n], &mut out[..rows]);
+                for o in 0..rows {
+                    let e = b[o] + dot(&w[o * n..(o + 1) * n], &x[..n]);
+                    assert_eq!(out[o].to_bits(), e.to_bits(), "n={n} rows={rows} o={o}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matvec_batch_has_the_bits_of_single_matvecs() {
+        let x: [[f32; 37]; 3] = core::array::from_fn(|s| {
+            core::array::from_fn(|i| ((s * 37 + i) as f32 * 0.731).sin() * 3.0)
+        });
+        let w: [f32; 37 * 9] = core::array::from_fn(|k| (k as f32 * 0.173).cos() / 7.0);
+        let b: [f32; 9] = core::array::from_fn(|k| k as f32 * 0.01 - 0.05);
+        for n in [2usize, 4, 5, 8, 13, 36, 37] {
+            for rows in 0..=9 {
+                let mut one = [[f32::NAN; 9]; 3];
+                for s in 0..3 {
+                    matvec(&w[..rows * n], &b[..rows], &x[s][..n], &mut one[s][..rows]);
+                }
+                let mut many = [[f32::NAN; 9]; 3];
+                let [m0, m1, m2] = &mut many;
+                let xs = [&x[0][..n], &x[1][..n], &x[2][..n]];
+                matvec_batch(
+                    &w[..rows * n],
+                    &b[..rows],
+                    xs,
+                    [&mut m0[..rows], &mut m1[..rows], &mut m2[..rows]],
+                );
+                for s in 0..3 {
+                    for o in 0..rows {
+                        assert_eq!(
+                            many[s][o].to_bits(),
+                            one[s][o].to_bits(),
+                            "n={n} rows={rows} s={s} o={o}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn outer_acc_and_sub_are_consistent() {
         let x = [1.0f32, 2.0, 3.0];
         let d = [0.5f32, -1.0];
@@ -389,6 +740,113 @@ mod tests {
         outer_sub(&mut w, &mut b, &d, &x, 2.0);
         assert_eq!(w, [-1.0, -2.0, -3.0, 2.0, 4.0, 6.0]);
         assert_eq!(b, [-1.0, 2.0]);
+    }
+
+    #[test]
+    fn direction_is_elementwise_and_flags_any_non_finite_element() {
+        let rule = Update {
+            scale: 0.5,
+            decay: 1e-3,
+            momentum: 0.9,
+            lr: 0.1,
+        };
+        let w: [f32; 11] = core::array::from_fn(|k| (k as f32 * 0.37).sin());
+        let v: [f32; 11] = core::array::from_fn(|k| (k as f32 * 0.91).cos());
+        let g0: [f32; 11] = core::array::from_fn(|k| k as f32 - 5.0);
+        for vel in [None, Some(&v[..])] {
+            let mut g = g0;
+            assert!(rule.direction(&mut g, &w, vel));
+            for k in 0..11 {
+                let m = vel.map_or(0.0, |v| rule.momentum * v[k]);
+                let plain = g0[k] * rule.scale + rule.decay * w[k];
+                let e = if vel.is_some() { m + plain } else { plain };
+                assert_eq!(g[k].to_bits(), e.to_bits(), "k={k}");
+            }
+            // A non-finite gradient in the vector body or in the tail is caught.
+            for bad in [0usize, 5, 8, 10] {
+                for x in [f32::NAN, f32::INFINITY] {
+                    let mut g = g0;
+                    g[bad] = x;
+                    assert!(!rule.direction(&mut g, &w, vel), "bad={bad}");
+                }
+            }
+            // So is an update that overflows the new weight.
+            let mut g = g0;
+            g[9] = 3e38;
+            let big = [-3.3e38f32; 11];
+            assert!(!rule.direction(&mut g, &big, vel));
+        }
+    }
+
+    #[test]
+    fn scale_sum_sq_sums_like_dot() {
+        for n in [0usize, 3, 4, 9, 16, 23] {
+            let v: [f32; 23] = core::array::from_fn(|k| (k as f32 * 0.57).sin());
+            let mut a = v;
+            let s = scale_sum_sq(&mut a[..n], 0.25);
+            let scaled: [f32; 23] = core::array::from_fn(|k| v[k] * 0.25);
+            assert_eq!(&a[..n], &scaled[..n]);
+            assert_eq!(
+                s.to_bits(),
+                dot(&scaled[..n], &scaled[..n]).to_bits(),
+                "n={n}"
+            );
+        }
+    }
+
+    #[test]
+    fn outer_sum_has_the_bits_of_outer_acc_sample_after_sample() {
+        const B: usize = 9;
+        for n in [3usize, 16, 37, 70] {
+            for rows in [1usize, 4] {
+                let first = 2;
+                let xs: [[f32; 70]; B] = core::array::from_fn(|s| {
+                    core::array::from_fn(|i| ((s * 70 + i) as f32 * 0.61).sin() * 1e3)
+                });
+                // Zero deltas (skipped on wide rows), a NaN delta and tiny ones.
+                let ds: [[f32; 8]; B] = core::array::from_fn(|s| {
+                    core::array::from_fn(|o| match (s + o) % 4 {
+                        0 => 0.0,
+                        _ if s == 5 && o == 3 => f32::NAN,
+                        k => ((s * 8 + o) as f32 * 0.29).cos() * 10f32.powi(-(k as i32) * 10),
+                    })
+                });
+                let terms: [(&[f32], &[f32]); B] =
+                    core::array::from_fn(|s| (&ds[s][..], &xs[s][..n]));
+                let mut gw = [0.0f32; 4 * 70];
+                let mut gb = [0.0f32; 4];
+                for (d, x) in terms {
+                    outer_acc(
+                        &mut gw[..rows * n],
+                        &mut gb[..rows],
+                        &d[first..first + rows],
+                        x,
+                    );
+                }
+                for list_len in [0usize, 1, 4, B] {
+                    let mut list = [(0.0f32, &[][..]); B];
+                    let mut sw = [7.0f32; 4 * 70];
+                    let mut sb = [7.0f32; 4];
+                    outer_sum(
+                        &mut sw[..rows * n],
+                        &mut sb[..rows],
+                        first,
+                        &terms,
+                        &mut list[..list_len],
+                    );
+                    for k in 0..rows * n {
+                        assert_eq!(
+                            sw[k].to_bits(),
+                            gw[k].to_bits(),
+                            "n={n} rows={rows} list={list_len} k={k}"
+                        );
+                    }
+                    for r in 0..rows {
+                        assert_eq!(sb[r].to_bits(), gb[r].to_bits(), "bias {r}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

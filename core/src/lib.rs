@@ -26,8 +26,8 @@ pub use network::{Dense, LayerMut, LayerRef, LayerScratch, Model, Network, Seq, 
 pub use rand_core::RngCore;
 pub use rng::Rng;
 pub use train::{
-    evaluate, forward_backward, Dataset, EpochStats, Gradients, SampleIndex, Samples, Schedule,
-    Sgd, SgdConfig, StepReport, Stream, Trainer, Velocity,
+    evaluate, forward_backward, forward_backward_batch, Dataset, EpochStats, Gradients,
+    SampleIndex, Samples, Schedule, Sgd, SgdConfig, StepReport, Stream, Trainer, Velocity,
 };
 
 /// Host conveniences (feature `std`).

@@ -147,6 +147,16 @@ pub trait Network<const I: usize, const O: usize>: Model {
         index: usize,
     ) -> Option<(&'a [f32], &'a [f32])>;
 
+    /// Runs the network on `S` samples at once, each an `(input, scratch)`
+    /// pair: the same results, to the bit, as `S` calls of
+    /// [`forward`](Network::forward). On hosts a dense layer reads each of
+    /// its weights once for all `S` samples ([`kernel::matvec_batch`]).
+    fn forward_batch<const S: usize>(&self, io: [(&[f32; I], &mut Self::Scratch); S]) {
+        for (x, s) in io {
+            self.forward(x, s);
+        }
+    }
+
     /// Predicted class: the index of the largest output.
     fn predict(&self, x: &[f32; I], scratch: &mut Self::Scratch) -> usize {
         crate::loss::argmax(self.forward(x, scratch))
@@ -293,6 +303,16 @@ impl<const I: usize, const O: usize, A: Activation> Network<I, O> for Dense<I, O
     }
 
     #[inline]
+    fn forward_batch<const S: usize>(&self, mut io: [(&[f32; I], &mut LayerScratch<O>); S]) {
+        let xs = io.each_ref().map(|p| p.0 as &[f32]);
+        let outs = io.each_mut().map(|p| &mut p.1.out[..]);
+        kernel::matvec_batch(self.w.as_flattened(), &self.b, xs, outs);
+        for (_, s) in io {
+            A::apply(&mut s.out);
+        }
+    }
+
+    #[inline]
     fn output(s: &LayerScratch<O>) -> &[f32; O] {
         &s.out
     }
@@ -365,6 +385,17 @@ impl<const I: usize, const H: usize, const O: usize, A: Activation, N: Network<H
     fn forward<'s>(&self, x: &[f32; I], s: &'s mut Self::Scratch) -> &'s [f32; O] {
         let hidden = self.first.forward(x, &mut s.first);
         self.rest.forward(hidden, &mut s.rest)
+    }
+
+    #[inline]
+    fn forward_batch<const S: usize>(&self, io: [(&[f32; I], &mut Self::Scratch); S]) {
+        let mut parts = io.map(|(x, s)| (x, &mut s.first, &mut s.rest));
+        self.first
+            .forward_batch(parts.each_mut().map(|p| (p.0, &mut *p.1)));
+        self.rest.forward_batch(parts.map(|(_, first, rest)| {
+            let first: &LayerScratch<H> = first;
+            (&first.out, rest)
+        }));
     }
 
     #[inline]

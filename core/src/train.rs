@@ -81,14 +81,32 @@ where
 {
     check_sample(x, target)?;
     let l = forward_backward_unchecked(net, scratch, x, target, loss)?;
-    for k in 0..N::LAYERS {
-        if let Some((_, delta)) = N::layer_io(x, scratch, k) {
-            if !kernel::all_finite(delta) {
-                return Err(Error::NonFinite("gradient"));
-            }
-        }
-    }
+    check_deltas::<N, I, O>(scratch, x)?;
     Ok(l)
+}
+
+/// [`forward_backward`] for `S` samples, each `(input, target, scratch)`:
+/// the same results and scratch contents, to the bit, as `S` calls in
+/// order, but the forward pass reads each layer's weights once for all of
+/// them ([`Network::forward_batch`]).
+pub fn forward_backward_batch<N, L, const I: usize, const O: usize, const S: usize>(
+    net: &N,
+    mut io: [(&[f32; I], &Target<O>, &mut N::Scratch); S],
+    loss: &L,
+) -> [Result<f32, Error>; S]
+where
+    N: Network<I, O>,
+    L: Loss<O>,
+{
+    if io.iter().any(|(x, t, _)| check_sample(x, t).is_err()) {
+        return io.map(|(x, t, s)| forward_backward(net, s, x, t, loss));
+    }
+    net.forward_batch(io.each_mut().map(|p| (p.0, &mut *p.2)));
+    io.map(|(x, t, s)| {
+        let l = backward_unchecked(net, s, t, loss)?;
+        check_deltas::<N, I, O>(s, x)?;
+        Ok(l)
+    })
 }
 
 /// An input and target from outside must be finite.
@@ -107,6 +125,21 @@ fn check_sample<const I: usize, const O: usize>(
     Ok(())
 }
 
+/// Every layer's back-propagated delta must be finite.
+fn check_deltas<N: Network<I, O>, const I: usize, const O: usize>(
+    scratch: &N::Scratch,
+    x: &[f32; I],
+) -> Result<(), Error> {
+    for k in 0..N::LAYERS {
+        if let Some((_, delta)) = N::layer_io(x, scratch, k) {
+            if !kernel::all_finite(delta) {
+                return Err(Error::NonFinite("gradient"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// [`forward_backward`] after the input and target checks and without the
 /// final check of the deltas (for callers that check them another way).
 fn forward_backward_unchecked<N, L, const I: usize, const O: usize>(
@@ -120,9 +153,25 @@ where
     N: Network<I, O>,
     L: Loss<O>,
 {
-    let out = net.forward(x, scratch);
+    net.forward(x, scratch);
+    backward_unchecked(net, scratch, target, loss)
+}
+
+/// Loss and backpropagation after a forward pass whose outputs are in
+/// `scratch`.
+#[inline(always)]
+fn backward_unchecked<N, L, const I: usize, const O: usize>(
+    net: &N,
+    scratch: &mut N::Scratch,
+    target: &Target<O>,
+    loss: &L,
+) -> Result<f32, Error>
+where
+    N: Network<I, O>,
+    L: Loss<O>,
+{
     let mut grad = [0.0f32; O];
-    let l = loss.loss_grad(out, target, &mut grad)?;
+    let l = loss.loss_grad(N::output(scratch), target, &mut grad)?;
     if !l.is_finite() || !kernel::all_finite(&grad) {
         return Err(Error::NonFinite("loss"));
     }

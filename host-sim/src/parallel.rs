@@ -9,7 +9,8 @@
 //!
 //! 1. **Samples** (parallel over samples): the batch is cut into fixed
 //!    chunks of samples; whichever thread claims a chunk runs
-//!    [`tinytrain::forward_backward`] on its samples, each sample in its own
+//!    [`tinytrain::forward_backward_batch`] on its samples, four at a time
+//!    (each weight loaded once for the four), each sample in its own
 //!    scratch buffer, which is kept for part 2, and stamps the chunk written.
 //! 2. **Rows** (parallel over weight rows): the output rows of all layers are
 //!    cut into fixed chunks of about equal work; whichever thread claims a
@@ -53,10 +54,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::thread;
 
-use tinytrain::kernel::{scale_sum_sq, Update};
+use tinytrain::kernel::{outer_sum, scale_sum_sq, Update};
 use tinytrain::rng::shuffle;
 use tinytrain::{
-    forward_backward, Dataset, EpochStats, Error, Loss, Model, Network, Rng, Sgd, Target, Velocity,
+    forward_backward, forward_backward_batch, Dataset, EpochStats, Error, Loss, Model, Network,
+    Rng, Sgd, Target, Velocity,
 };
 
 use crate::sync::{ExitOnDrop, FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS};
@@ -167,6 +169,10 @@ fn partition_rows<N: Model>(net: &N, chunks: usize) -> Vec<Vec<RowRange>> {
     plan.retain(|p| !p.is_empty());
     plan
 }
+
+/// Samples whose forward passes run together in the samples part
+/// ([`forward_backward_batch`]), so each weight is loaded once for all four.
+const GROUP: usize = 4;
 
 /// Share `w` of `n` items split among `workers`: the half-open range.
 fn share(n: usize, workers: usize, w: usize) -> (usize, usize) {
@@ -405,9 +411,29 @@ where
                 .unwrap_or_else(PoisonError::into_inner);
             let slot = &mut *slot;
             slot.results.clear();
-            for (k, scratch) in slot.scratch.iter_mut().enumerate() {
-                let idx = order[start + slot.first + k] as usize;
-                let (x, t) = (&self.data.x[idx], &self.data.t[idx]);
+            let first = start + slot.first;
+            let sample = |k: usize| {
+                let idx = order[first + k] as usize;
+                (&self.data.x[idx], &self.data.t[idx])
+            };
+            // Groups of samples share each load of a weight; the rest one by one.
+            let (groups, rest) = slot.scratch.as_chunks_mut::<GROUP>();
+            for (g, group) in groups.iter_mut().enumerate() {
+                let mut k = g * GROUP;
+                let io = group.each_mut().map(|scratch| {
+                    let (x, t) = sample(k);
+                    k += 1;
+                    (x, t, scratch)
+                });
+                let results = forward_backward_batch(net, io, self.loss);
+                for (j, (r, scratch)) in results.into_iter().zip(group.iter()).enumerate() {
+                    let t = sample(g * GROUP + j).1;
+                    slot.results
+                        .push(r.map(|l| (l, self.loss.correct(N::output(scratch), t))));
+                }
+            }
+            for (j, scratch) in rest.iter_mut().enumerate() {
+                let (x, t) = sample(groups.len() * GROUP + j);
                 let r = forward_backward(net, scratch, x, t, self.loss)
                     .map(|l| (l, self.loss.correct(N::output(scratch), t)));
                 slot.results.push(r);
@@ -421,9 +447,10 @@ where
     /// alone), rows chunk `c`.
     ///
     /// The gradient of a weight is `Σₛ δₛ[o]·inputₛ[i]` over `s = 0..batch`
-    /// in order from zero with the core's `kernel::outer_acc`, sample after
-    /// sample: per element the same operations as `Gradients::accumulate`,
-    /// only blocked by rows to stay in L1. The update writes the direction
+    /// in order from zero with the core's `kernel::outer_sum`: per element
+    /// the same operations as `Gradients::accumulate`, sample after sample,
+    /// with each tile of a row held in registers over the whole batch. Rows
+    /// go in blocks that stay in L1 for the update. The update writes the direction
     /// and the new weights into the chunk's next buffers, and the new weights
     /// also into this thread's copy of the network (used only if committed).
     #[allow(clippy::too_many_arguments)]
@@ -455,9 +482,24 @@ where
         let dir = if self.momentum { v_next } else { &mut u[..] };
         *finite = true;
         let (mut wo, mut ro) = (0, 0);
+        // One row's non-zero terms (a longer batch is summed in parts).
+        let mut list = [(0.0f32, &[][..]); 64];
+        let mut terms = Vec::with_capacity(if sum { self.batch } else { 0 });
         for &range in ranges.iter() {
             let n = range.inputs;
             let per_block = block_rows(n);
+            terms.clear();
+            if sum {
+                for s in 0..self.batch {
+                    let (v, k) = self.locate[s];
+                    // (None only if a thread failed: the phase fails.)
+                    let Some(slot) = &slots[v] else { continue };
+                    let x = &self.data.x[rep.order[start + s] as usize];
+                    if let Some((input, delta)) = N::layer_io(x, &slot.scratch[k], range.layer) {
+                        terms.push((delta, input));
+                    }
+                }
+            }
             let mut r = 0;
             while r < range.len() {
                 let rows = per_block.min(range.len() - r);
@@ -466,18 +508,7 @@ where
                 let (r0, r1) = (ro + r, ro + r + rows);
                 let g = &mut gw[w0..w1];
                 if sum {
-                    let gbias = &mut gb[r0..r1];
-                    g.fill(0.0);
-                    gbias.fill(0.0);
-                    for s in 0..self.batch {
-                        let (v, k) = self.locate[s];
-                        // (None only if a thread failed: the phase fails.)
-                        let Some(slot) = &slots[v] else { continue };
-                        let x = &self.data.x[rep.order[start + s] as usize];
-                        let (input, delta) =
-                            N::layer_io(x, &slot.scratch[k], range.layer).unwrap_or((&[], &[]));
-                        tinytrain::kernel::outer_acc(g, gbias, &delta[first..first + rows], input);
-                    }
+                    outer_sum(g, &mut gb[r0..r1], first, &terms, &mut list);
                     // Pass 1 of the core's step, row by row.
                     for (row, p) in g.chunks_exact_mut(n).zip(&mut partial[r0..r1]) {
                         *p = scale_sum_sq(row, self.inv);
