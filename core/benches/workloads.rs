@@ -36,6 +36,24 @@ fn infer_all<N: Network<I, 10>, const I: usize>(
     xs.iter().map(|x| net.predict(black_box(x), s)).sum()
 }
 
+/// Inference over every row, four samples per pass (`Network::forward_batch`).
+fn infer_all_by_four<N: Network<I, 10>, const I: usize>(
+    net: &N,
+    xs: &[[f32; I]],
+    s: &mut [N::Scratch; 4],
+) -> usize {
+    let mut sum = 0;
+    for x in xs.chunks_exact(4) {
+        let [s0, s1, s2, s3] = &mut *s;
+        net.forward_batch([(&x[0], s0), (&x[1], s1), (&x[2], s2), (&x[3], s3)]);
+        sum += s
+            .iter()
+            .map(|s| tinytrain::argmax(N::output(s)))
+            .sum::<usize>();
+    }
+    sum
+}
+
 fn w1(c: &mut Criterion) {
     const X: [[f32; 2]; 4] = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
     const T: [[f32; 1]; 4] = [[0.0], [1.0], [1.0], [0.0]];
@@ -108,6 +126,10 @@ fn w3(c: &mut Criterion) {
     }
     g.bench_function("inference batch 1", |b| {
         b.iter(|| infer_all(&*net, &xs, &mut s))
+    });
+    let mut four = Box::new([W3::SCRATCH, W3::SCRATCH, W3::SCRATCH, W3::SCRATCH]);
+    g.bench_function("inference batch 64, four samples per pass", |b| {
+        b.iter(|| infer_all_by_four(&*net, &xs, &mut four))
     });
     g.finish();
 }
