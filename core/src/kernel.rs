@@ -517,6 +517,46 @@ impl Update {
         check.all()
     }
 
+    /// [`Update::direction`] and [`Update::commit`] in one pass, into other
+    /// buffers: from the gradient `g`, the weights `w` and, with momentum,
+    /// the velocity, `velocity = (v, v_new)`, writes the new weights
+    /// `w − lr·u` into `w_new` and u into `v_new`; `g`, `w` and `v` stay as
+    /// they were. Returns whether u and every new weight are finite. The bits
+    /// are those of the two passes; this is for a trainer that double-buffers
+    /// its weights, so that a step it does not commit needs nothing undone.
+    #[inline]
+    pub fn step_into(
+        &self,
+        g: &[f32],
+        w: &[f32],
+        velocity: Option<(&[f32], &mut [f32])>,
+        w_new: &mut [f32],
+    ) -> bool {
+        let mut check = Finite::ALL;
+        let neg_lr = -self.lr;
+        match velocity {
+            Some((v, v_new)) => {
+                let old = g.iter().zip(w).zip(v);
+                for (((&g, &w), &v), (w_new, v_new)) in old.zip(w_new.iter_mut().zip(v_new)) {
+                    let u = self.momentum * v + (g * self.scale + self.decay * w);
+                    // w + (−lr)·u rounds exactly as w − lr·u.
+                    *w_new = w + neg_lr * u;
+                    *v_new = u;
+                    check = check.and(*w_new);
+                }
+            }
+            None => {
+                for ((&g, &w), w_new) in g.iter().zip(w).zip(w_new.iter_mut()) {
+                    let u = g * self.scale + self.decay * w;
+                    *w_new = w + neg_lr * u;
+                    check = check.and(*w_new);
+                }
+            }
+        }
+        // A non-finite u makes its new weight non-finite too.
+        check.all()
+    }
+
     /// Commits a direction from [`Update::direction`]: `w −= lr·u` and, with
     /// momentum, `v = u`.
     #[inline(always)]
@@ -772,6 +812,40 @@ mod tests {
             g[9] = 3e38;
             let big = [-3.3e38f32; 11];
             assert!(!rule.direction(&mut g, &big, vel));
+        }
+    }
+
+    #[test]
+    fn step_into_has_the_bits_of_direction_then_commit() {
+        let rule = Update {
+            scale: 0.75,
+            decay: 1e-3,
+            momentum: 0.9,
+            lr: 0.05,
+        };
+        let w: [f32; 13] = core::array::from_fn(|k| (k as f32 * 0.37).sin());
+        let v: [f32; 13] = core::array::from_fn(|k| (k as f32 * 0.91).cos());
+        let g: [f32; 13] = core::array::from_fn(|k| (k as f32 - 6.0) * 0.3);
+        for momentum in [false, true] {
+            for bad in [None, Some(f32::NAN), Some(f32::INFINITY)] {
+                let mut g = g;
+                if let Some(x) = bad {
+                    g[11] = x;
+                }
+                // Two passes, in place.
+                let (mut u, mut w2, mut v2) = (g, w, v);
+                let ok2 = rule.direction(&mut u, &w, momentum.then_some(&v[..]));
+                rule.commit(&mut w2, &u, momentum.then_some(&mut v2[..]));
+                // One pass, into other buffers.
+                let (mut w1, mut v1) = ([7.0f32; 13], [7.0f32; 13]);
+                let ok1 = rule.step_into(&g, &w, momentum.then(|| (&v[..], &mut v1[..])), &mut w1);
+                assert_eq!(ok1, ok2);
+                assert_eq!(ok1, bad.is_none());
+                assert_eq!(w1.map(f32::to_bits), w2.map(f32::to_bits));
+                if momentum {
+                    assert_eq!(v1.map(f32::to_bits), v2.map(f32::to_bits));
+                }
+            }
         }
     }
 

@@ -242,8 +242,6 @@ struct RowChunk {
     /// Momentum, likewise (empty without momentum): a step's direction is
     /// written straight into the next buffer, as the core copies it there.
     v: [Vec<f32>; 2],
-    /// The direction, without momentum.
-    u: Vec<f32>,
     /// Whether every direction and new weight of the last update was finite.
     finite: bool,
 }
@@ -252,7 +250,7 @@ impl RowChunk {
     fn new(ranges: Vec<RowRange>, momentum: bool) -> Self {
         let weights = ranges.iter().map(|r| r.len() * r.inputs).sum();
         let rows = ranges.iter().map(RowRange::len).sum();
-        let (v, u) = if momentum { (weights, 0) } else { (0, weights) };
+        let v = if momentum { weights } else { 0 };
         RowChunk {
             ranges,
             gw: vec![0.0; weights],
@@ -260,7 +258,6 @@ impl RowChunk {
             partial: vec![0.0; rows],
             w: [vec![0.0; weights], vec![0.0; weights]],
             v: [vec![0.0; v], vec![0.0; v]],
-            u: vec![0.0; u],
             finite: true,
         }
     }
@@ -450,9 +447,11 @@ where
     /// in order from zero with the core's `kernel::outer_sum`: per element
     /// the same operations as `Gradients::accumulate`, sample after sample,
     /// with each tile of a row held in registers over the whole batch. Rows
-    /// go in blocks that stay in L1 for the update. The update writes the direction
-    /// and the new weights into the chunk's next buffers, and the new weights
-    /// also into this thread's copy of the network (used only if committed).
+    /// go in blocks that stay in L1 for the update. The update
+    /// (`Update::step_into`, one pass) writes the new weights and, with
+    /// momentum, the direction into the chunk's next buffers, and the new
+    /// weights also into this thread's copy of the network (used only if
+    /// committed).
     #[allow(clippy::too_many_arguments)]
     fn rows(
         &self,
@@ -474,12 +473,10 @@ where
             partial,
             w,
             v,
-            u,
             finite,
         } = &mut *chunk;
         let (w_cur, w_next) = current_next(w, cur);
         let (v_cur, v_next) = current_next(v, cur);
-        let dir = if self.momentum { v_next } else { &mut u[..] };
         *finite = true;
         let (mut wo, mut ro) = (0, 0);
         // One row's non-zero terms (a longer batch is summed in parts).
@@ -515,15 +512,14 @@ where
                     }
                 }
                 if let Some(rule) = rule {
-                    // Passes 2 and 3 of the core's step, into the next buffers.
-                    let d = &mut dir[w0..w1];
-                    d.copy_from_slice(g);
-                    let old = &w_cur[w0..w1];
-                    let vel = self.momentum.then(|| &v_cur[w0..w1]);
-                    *finite &= rule.direction(d, old, vel);
+                    // Passes 2 and 3 of the core's step, in one, into the next buffers.
+                    let vel = if self.momentum {
+                        Some((&v_cur[w0..w1], &mut v_next[w0..w1]))
+                    } else {
+                        None
+                    };
                     let new = &mut w_next[w0..w1];
-                    new.copy_from_slice(old);
-                    rule.commit(new, d, None);
+                    *finite &= rule.step_into(g, &w_cur[w0..w1], vel, new);
                     if let Some(l) = rep.net.layer_mut(range.layer) {
                         l.w[first * n..(first + rows) * n].copy_from_slice(new);
                     }
