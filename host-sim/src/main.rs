@@ -156,6 +156,11 @@ struct TrainArgs {
     /// FILE.tmp, then renamed.
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     plot: Option<PathBuf>,
+    /// Time the parts of each step and print, per thread, the mean time per
+    /// step in forward/backward passes, gradient sums and updates, waiting,
+    /// and copying the other threads' new weights.
+    #[arg(long)]
+    profile: bool,
 }
 
 #[derive(Debug, Args)]
@@ -509,6 +514,7 @@ where
     let mut curves = Curves::default();
     let mut scratch = N::SCRATCH;
     let mut trainer = ParallelTrainer::new(net, L::default(), sgd, threads)?;
+    trainer.set_profiling(a.profile);
     let mut rng = Rng::seed(a.seed ^ 0x5eed);
     let loss = L::default();
     let mut eval_time = Duration::ZERO;
@@ -586,6 +592,23 @@ where
         bench::si(samples / train_time.max(1e-9)),
         threads
     );
+    if let Some(p) = trainer.profile() {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        say!(
+            "profile: {} steps, {:.2} µs per step (the leader's view, publish to commit)",
+            p.steps,
+            us(p.step)
+        );
+        for (k, t) in p.threads.iter().enumerate() {
+            say!(
+                "  thread {k}: samples {:.2} µs, rows {:.2} µs, waiting for samples {:.2} µs, refresh {:.2} µs per step",
+                us(t.samples),
+                us(t.rows),
+                us(t.wait),
+                us(t.refresh)
+            );
+        }
+    }
     if let Some(path) = &a.save {
         let n = save_model(trainer.net(), path, info)?;
         say!(

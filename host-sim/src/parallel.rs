@@ -53,6 +53,7 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use tinytrain::kernel::{outer_sum, scale_sum_sq, Update};
 use tinytrain::rng::shuffle;
@@ -334,6 +335,8 @@ struct Shared<'a, N: Model, L, const I: usize, const O: usize> {
     rule: [AtomicU32; 4],
     has_rule: AtomicBool,
     signal: Signal,
+    /// Per thread, its time by activity, when profiling.
+    times: Option<Vec<Mutex<ThreadTimes>>>,
 }
 
 impl<N, L, const I: usize, const O: usize> Shared<'_, N, L, I, O>
@@ -557,6 +560,8 @@ where
             (self.commits.load(Ordering::Relaxed) % 2) as usize,
         );
         let mut refreshed = false;
+        let timing = self.times.is_some();
+        let mut spent = ThreadTimes::default();
         // Read locks on every samples chunk, taken before the first rows
         // chunk, once each is written, without allocating. (Not while a
         // rows chunk is locked: a thread still in its samples may need to
@@ -567,22 +572,28 @@ where
         loop {
             if c < samples {
                 if !refreshed {
-                    self.refresh(rep);
+                    timed(timing, &mut spent.refresh, || self.refresh(rep));
                     refreshed = true;
                 }
-                self.samples(c, g, start, &rep.order, &rep.net);
+                timed(timing, &mut spent.samples, || {
+                    self.samples(c, g, start, &rep.order, &rep.net)
+                });
             } else {
                 if !locked {
-                    for (k, (slot, guard)) in self.slots.iter().zip(&mut slots).enumerate() {
-                        if !self.wait_samples(k, g) {
-                            // A thread failed: the phase fails as a whole.
-                            break;
+                    timed(timing, &mut spent.wait, || {
+                        for (k, (slot, guard)) in self.slots.iter().zip(&mut slots).enumerate() {
+                            if !self.wait_samples(k, g) {
+                                // A thread failed: the phase fails as a whole.
+                                break;
+                            }
+                            *guard = Some(read(slot));
                         }
-                        *guard = Some(read(slot));
-                    }
+                    });
                     locked = true;
                 }
-                self.rows(c - samples, sum, rule, at, start, &slots, rep);
+                timed(timing, &mut spent.rows, || {
+                    self.rows(c - samples, sum, rule, at, start, &slots, rep)
+                });
             }
             let Some(next) = self.signal.claim(g, me) else {
                 break;
@@ -593,6 +604,9 @@ where
         drop(slots);
         drop(guard);
         self.signal.finish(me, finished);
+        if let Some(times) = &self.times {
+            lock(&times[me]).add(&spent);
+        }
     }
 
     /// A worker thread's loop.
@@ -699,6 +713,63 @@ pub fn chunk_plan<N: Model>(workers: usize, batch: usize) -> (usize, usize) {
     (samples, rows)
 }
 
+/// Where the time of a step goes, averaged over the steps measured
+/// ([`ParallelTrainer::set_profiling`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    /// Steps measured.
+    pub steps: u64,
+    /// Wall time of a step as the leader sees it: from publishing the step
+    /// to committing it.
+    pub step: Duration,
+    /// Per thread (0 = the leader), time per step in each activity.
+    pub threads: Vec<ThreadTimes>,
+}
+
+/// One thread's time in a step, by activity (see [`Profile`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ThreadTimes {
+    /// Copying the weight rows other threads updated into its own copy of
+    /// the network.
+    pub refresh: Duration,
+    /// Forward and backward passes of the samples chunks it claimed.
+    pub samples: Duration,
+    /// Waiting for every samples chunk to be written before its first rows
+    /// chunk.
+    pub wait: Duration,
+    /// Gradient sums and updates of the rows chunks it claimed.
+    pub rows: Duration,
+}
+
+impl ThreadTimes {
+    fn add(&mut self, o: &ThreadTimes) {
+        self.refresh += o.refresh;
+        self.samples += o.samples;
+        self.wait += o.wait;
+        self.rows += o.rows;
+    }
+
+    fn per(&self, steps: u32) -> ThreadTimes {
+        ThreadTimes {
+            refresh: self.refresh / steps,
+            samples: self.samples / steps,
+            wait: self.wait / steps,
+            rows: self.rows / steps,
+        }
+    }
+}
+
+/// Runs `f`, adding its wall time to `acc` when `on`.
+fn timed<T>(on: bool, acc: &mut Duration, f: impl FnOnce() -> T) -> T {
+    if !on {
+        return f();
+    }
+    let t = Instant::now();
+    let r = f();
+    *acc += t.elapsed();
+    r
+}
+
 /// Mini-batch SGD over a thread team; same bits as [`tinytrain::Trainer`].
 #[derive(Debug)]
 pub struct ParallelTrainer<N: Model, L> {
@@ -708,6 +779,8 @@ pub struct ParallelTrainer<N: Model, L> {
     sgd: Sgd,
     epoch: u32,
     threads: usize,
+    /// Totals since profiling was switched on: steps, step time, per thread.
+    profiling: Option<(u64, Duration, Vec<ThreadTimes>)>,
 }
 
 /// What an epoch callback sees.
@@ -739,6 +812,26 @@ where
             sgd,
             epoch: 0,
             threads,
+            profiling: None,
+        })
+    }
+
+    /// Switches timing of the steps' parts on (from zero) or off; costs a
+    /// few clock reads per thread and step. See [`ParallelTrainer::profile`].
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profiling = on.then(|| (0, Duration::ZERO, Vec::new()));
+    }
+
+    /// Where the time of a step went, averaged over the steps trained since
+    /// [`set_profiling(true)`](ParallelTrainer::set_profiling); `None` when
+    /// profiling is off or no step ran.
+    pub fn profile(&self) -> Option<Profile> {
+        let (steps, total, threads) = self.profiling.as_ref()?;
+        let n = u32::try_from(*steps).ok().filter(|&n| n > 0)?;
+        Some(Profile {
+            steps: *steps,
+            step: *total / n,
+            threads: threads.iter().map(|t| t.per(n)).collect(),
         })
     }
 
@@ -890,12 +983,18 @@ where
             rule: Default::default(),
             has_rule: AtomicBool::new(false),
             signal: Signal::new(workers),
+            times: self
+                .profiling
+                .is_some()
+                .then(|| (0..workers).map(|_| Mutex::default()).collect()),
         };
+        let (mut steps, mut step_time) = (0u64, Duration::ZERO);
+        let profiling = self.profiling.is_some();
         let net = &mut *self.net;
         let velocity = self.velocity.as_deref_mut();
         let sgd = &mut self.sgd;
         let epoch = &mut self.epoch;
-        thread::scope(|scope| {
+        let result = thread::scope(|scope| {
             for me in 1..workers {
                 let shared = &shared;
                 scope.spawn(move || shared.worker(me));
@@ -920,7 +1019,10 @@ where
                     let mut stats = EpochStats::default();
                     for b in 0..n / batch {
                         shared.start.store(b * batch, Ordering::Relaxed);
-                        step(&shared, &mut lead, sgd, &mut stats)?;
+                        timed(profiling, &mut step_time, || {
+                            step(&shared, &mut lead, sgd, &mut stats)
+                        })?;
+                        steps += 1;
                         on_batch(batch);
                     }
                     *epoch += 1;
@@ -939,7 +1041,16 @@ where
             drop(exit);
             shared.write_back(net, velocity.map(|v| (v, &lead.vbias[..])));
             result
-        })
+        });
+        if let (Some((n, total, threads)), Some(times)) = (&mut self.profiling, &shared.times) {
+            *n += steps;
+            *total += step_time;
+            threads.resize(threads.len().max(times.len()), ThreadTimes::default());
+            for (t, m) in threads.iter_mut().zip(times) {
+                t.add(&lock(m));
+            }
+        }
+        result
     }
 }
 

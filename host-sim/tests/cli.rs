@@ -134,6 +134,34 @@ fn train_plots_png_curves_without_system_fonts() {
 }
 
 #[test]
+fn profile_prints_the_time_of_each_part_of_a_step_per_thread() {
+    let out = ok(&["train", "--epochs", "2", "--threads", "2", "--profile"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("profile: "))
+        .unwrap_or_else(|| panic!("no profile line:\n{out}"));
+    // Two epochs of 44 batches of 32.
+    assert!(line.starts_with("profile: 88 steps, "), "{line}");
+    let threads: Vec<&str> = out.lines().filter(|l| l.starts_with("  thread ")).collect();
+    assert_eq!(threads.len(), 2, "{out}");
+    // Each figure is a number of microseconds; some thread ran forward passes.
+    let figure = |l: &str, what: &str| -> f64 {
+        let at = l.find(what).unwrap_or_else(|| panic!("{what} in {l}")) + what.len();
+        l[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let samples: f64 = threads.iter().map(|l| figure(l, "samples ")).sum();
+    assert!(samples > 0.0, "{out}");
+    for l in &threads {
+        for what in ["rows ", "waiting for samples ", "refresh "] {
+            assert!(figure(l, what) >= 0.0);
+        }
+    }
+    // Without the flag there is no profile.
+    let plain = ok(&["train", "--epochs", "1", "--threads", "2"]);
+    assert!(!plain.contains("profile:"), "{plain}");
+}
+
+#[test]
 fn digits_reaches_94_percent_and_round_trips_through_save_and_load() {
     let dir = temp_dir("digits");
     let model = dir.join("digits.bin");

@@ -78,6 +78,9 @@ fn with_threads(
 ) -> (Vec<u32>, Vec<EpochStats>) {
     let sgd = Sgd::new(cfg).unwrap();
     let mut t = ParallelTrainer::new(start(), SoftmaxCrossEntropy, sgd, threads).unwrap();
+    // Profiling (on for odd thread counts) must not change a bit.
+    let profiling = threads % 2 == 1;
+    t.set_profiling(profiling);
     let mut rng = Rng::seed(99);
     let mut stats = Vec::new();
     t.train(
@@ -94,6 +97,20 @@ fn with_threads(
     )
     .unwrap();
     assert_eq!(t.epochs_done(), epochs);
+    match t.profile() {
+        Some(p) => {
+            assert!(profiling);
+            assert_eq!(p.steps, u64::from(epochs) * (set.len() / batch) as u64);
+            assert_eq!(p.threads.len(), t.threads_for(batch));
+            assert!(p.step > std::time::Duration::ZERO);
+            // Forward passes and gradient rows took time on some thread (a
+            // thread the OS did not run may have had its chunks taken over).
+            let zero = std::time::Duration::ZERO;
+            assert!(p.threads.iter().any(|th| th.samples > zero), "{p:?}");
+            assert!(p.threads.iter().any(|th| th.rows > zero), "{p:?}");
+        }
+        None => assert!(!profiling),
+    }
     (bits(t.net()), stats)
 }
 
