@@ -19,7 +19,7 @@ cargo bench -q -p tinytrain --bench workloads -- --noplot 2>&1 | tee "$out/crite
 
 echo "==> simulator: thread scaling"
 cargo build -q --release -p tinytrain-sim
-target/release/tinytrain-sim bench --json "$out/sim.json" --svg "$out/speedup.svg" | tee "$out/sim.txt"
+target/release/tinytrain-sim bench --rounds 5 --json "$out/sim.json" --svg "$out/speedup.svg" | tee "$out/sim.txt"
 
 if [[ -d "$peers" ]] && "$PYTHON" -c 'import numpy, torch, threadpoolctl' 2>/dev/null; then
   echo "==> peers: NumPy (OpenBLAS) and PyTorch, same machine, same run"
