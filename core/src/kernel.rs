@@ -799,7 +799,7 @@ mod tests {
                 let e = if vel.is_some() { m + plain } else { plain };
                 assert_eq!(g[k].to_bits(), e.to_bits(), "k={k}");
             }
-            // A non-finite gradient in the vector body or in the tail is caught.
+            // A non-finite gradient is caught wherever it is.
             for bad in [0usize, 5, 8, 10] {
                 for x in [f32::NAN, f32::INFINITY] {
                     let mut g = g0;
