@@ -60,37 +60,6 @@ fn dot2(r0: &[f32], r1: &[f32], x: &[f32]) -> [f32; 2] {
     [reduce(a0, s0), reduce(a1, s1)]
 }
 
-/// [`dot`] of `R` consecutive rows of `w` (each `x.len()` long) with the
-/// same `x`, which is read once for all of them: each result has exactly the
-/// bits of `dot(row, x)`, whatever `R` is. More rows give the vector unit
-/// more independent accumulation chains to overlap.
-#[cfg(not(target_arch = "arm"))]
-#[inline(always)]
-fn dot_rows<const R: usize>(w: &[f32], x: &[f32]) -> [f32; R] {
-    let n = x.len();
-    let (cx, tx) = x.as_chunks::<LANES>();
-    let m = cx.len();
-    // Every row cut to exactly `m` chunks, so the loop indexes them unchecked.
-    let rows: [(&[[f32; LANES]], &[f32]); R] = core::array::from_fn(|r| {
-        let (c, t) = w[r * n..(r + 1) * n].as_chunks::<LANES>();
-        (&c[..m], t)
-    });
-    let mut acc = [f32x4::ZERO; R];
-    for (k, xc) in cx.iter().enumerate() {
-        let xv = f32x4::from(*xc);
-        for (a, (c, _)) in acc.iter_mut().zip(&rows) {
-            *a += f32x4::from(c[k]) * xv;
-        }
-    }
-    core::array::from_fn(|r| {
-        let mut tail = 0.0f32;
-        for (wi, xi) in rows[r].1.iter().zip(tx) {
-            tail += wi * xi;
-        }
-        reduce(acc[r], tail)
-    })
-}
-
 /// Rows per pass of [`matvec`] on hosts: eight rows' partial sums keep both
 /// the multipliers and the adders of a host's vector unit busy. (A
 /// Cortex-M4F's 32 single registers hold two rows', so it goes in pairs.)
@@ -114,7 +83,7 @@ fn matvec_blocks<'a, 'o>(
     let (bb, bl) = b.as_chunks::<MATVEC_ROWS>();
     let (ob, ol) = out.as_chunks_mut::<MATVEC_ROWS>();
     for ((rows, bias), o) in blocks.zip(bb).zip(ob.iter_mut()) {
-        let d = dot_rows::<MATVEC_ROWS>(rows, x);
+        let [d] = dot_block::<MATVEC_ROWS, 1>(rows, &[x], n);
         *o = core::array::from_fn(|r| bias[r] + d[r]);
     }
     (rest, bl, ol)
@@ -165,8 +134,10 @@ pub fn matvec(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
 }
 
 /// [`dot`] of `R` consecutive rows of `w` with each of `S` inputs: every
-/// weight loaded once serves all `S` samples. `out[s][r]` has exactly the
-/// bits of `dot(row r, xs[s])`. Every input must be `n` long.
+/// weight loaded once serves all `S` samples, and the `R` rows give the
+/// vector unit independent accumulation chains to overlap. `out[s][r]` has
+/// exactly the bits of `dot(row r, xs[s])`. Every input must be `n` long.
+/// ([`matvec`] uses it with one input, [`matvec_batch`] with several.)
 #[cfg(not(target_arch = "arm"))]
 #[inline(always)]
 fn dot_block<const R: usize, const S: usize>(
@@ -213,7 +184,7 @@ fn dot_block<const R: usize, const S: usize>(
 pub fn matvec_batch<const S: usize>(w: &[f32], b: &[f32], xs: [&[f32]; S], outs: [&mut [f32]; S]) {
     #[cfg(not(target_arch = "arm"))]
     {
-        let n = xs.iter().map(|x| x.len()).min().unwrap_or(0);
+        let n = xs.first().map_or(0, |x| x.len());
         if n >= LANES && xs.iter().all(|x| x.len() == n) {
             let mut outs = outs;
             let pairs = w.chunks_exact(2 * n);
