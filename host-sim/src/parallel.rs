@@ -41,8 +41,11 @@
 //! order, as [`tinytrain::Trainer`] does.
 //!
 //! Each thread runs the forward passes on its own copy of the network,
-//! refreshed at its first samples chunk of a step from the chunks it did not
-//! write itself; [`ParallelTrainer::net`] is written back after every epoch.
+//! brought up to date from the chunks it did not write itself: as far as it
+//! can while it would otherwise wait at the end of a phase (a worker once
+//! its chunks are done, the leader while it waits for the others'), the rest
+//! at its first samples chunk of the next step. [`ParallelTrainer::net`] is
+//! written back after every epoch.
 //! Workers are spawned once per [`ParallelTrainer::train`] call and wait
 //! between phases on a spinning signal; chunks are claimed dynamically, so a
 //! descheduled worker does not stall a phase it has not joined (see `sync`).
@@ -319,6 +322,9 @@ struct Shared<'a, N: Model, L, const I: usize, const O: usize> {
     locate: Vec<(usize, usize)>,
     /// Rows chunks, in row order.
     chunks: Vec<RwLock<RowChunk>>,
+    /// Per rows chunk: the attempt whose new weights its next buffer holds
+    /// (stored while the chunk is still locked for writing).
+    computed: Vec<Line<AtomicU64>>,
     /// Per thread (the leader is 0): its copy of the network.
     replicas: Vec<Mutex<Replica<N>>>,
     /// Biases of all layers, layer after layer; only the leader updates them.
@@ -534,7 +540,50 @@ where
         }
         if rule.is_some() {
             rep.fresh[c] = attempt;
+            self.computed[c].store(attempt, Ordering::Release);
         }
+    }
+
+    /// Copies into a thread's copy of the network the new weights of the
+    /// rows chunks that attempt `attempt` (`cur`: the current buffers) has
+    /// finished and the copy lacks: these are what [`Shared::refresh`] would
+    /// copy at the next step if the attempt commits, and done early they
+    /// fill time a thread would otherwise spend waiting. With `wait`, waits
+    /// for each chunk still in progress; without, skips it. Returns whether
+    /// the copy now has every chunk of the attempt (false also when a
+    /// thread failed or the chunk moved on to a later attempt). The time of
+    /// the copies (not of the waits) is added to `spent` when profiling.
+    fn pull(
+        &self,
+        rep: &mut Replica<N>,
+        (attempt, cur): (u64, usize),
+        wait: bool,
+        spent: &mut Duration,
+    ) -> bool {
+        let timing = self.times.is_some();
+        let mut all = true;
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            if rep.fresh[c] == attempt {
+                continue;
+            }
+            let stamp = || self.computed[c].load(Ordering::Acquire);
+            if stamp() < attempt && !(wait && self.signal.wait_until(|| stamp() >= attempt)) {
+                all = false;
+                continue;
+            }
+            let chunk = read(chunk);
+            // Stable while the read lock is held: a writer stamps under its
+            // write lock. A later attempt may have rewritten the buffer.
+            if stamp() != attempt {
+                all = false;
+                continue;
+            }
+            timed(timing, spent, || {
+                store_rows(&chunk.ranges, &chunk.w[1 - cur], &mut *rep.net);
+            });
+            rep.fresh[c] = attempt;
+        }
+        all
     }
 
     /// Claims and runs chunks of generation `g` until none are left; `me`
@@ -604,9 +653,45 @@ where
         drop(slots);
         drop(guard);
         self.signal.finish(me, finished);
+        // A worker with nothing left copies the other threads' new rows
+        // while the leader finishes the step, rather than at the next one.
+        if me != 0 && rule.is_some() {
+            let mut guard = lock(&self.replicas[me]);
+            self.pull(&mut guard, at, true, &mut spent.refresh);
+        }
         if let Some(times) = &self.times {
             lock(&times[me]).add(&spent);
         }
+    }
+
+    /// Leader, once its own chunks are done: waits for the others' chunks,
+    /// copying the new rows of those already finished into its copy of the
+    /// network meanwhile (when the phase computes new weights). False if a
+    /// worker died instead.
+    fn wait_done(&self) -> bool {
+        if !self.has_rule.load(Ordering::Relaxed) {
+            return self.signal.wait_done();
+        }
+        let at = (
+            self.attempt.load(Ordering::Relaxed),
+            (self.commits.load(Ordering::Relaxed) % 2) as usize,
+        );
+        let mut rep = lock(&self.replicas[0]);
+        let mut pulled = false;
+        let mut spent = Duration::ZERO;
+        let done = self.signal.wait_until(|| {
+            if self.signal.all_done() {
+                return true;
+            }
+            if !pulled {
+                pulled = self.pull(&mut rep, at, false, &mut spent);
+            }
+            false
+        });
+        if let Some(times) = &self.times {
+            lock(&times[0]).refresh += spent;
+        }
+        done
     }
 
     /// A worker thread's loop.
@@ -634,7 +719,7 @@ where
         let g = self.signal.publish(job, self.parts(job));
         self.work(0, g, job);
         let t = meanwhile(g);
-        if self.signal.wait_done() {
+        if self.wait_done() {
             Ok(t)
         } else {
             Err(Error::InvalidParam("a training thread failed"))
@@ -730,7 +815,8 @@ pub struct Profile {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ThreadTimes {
     /// Copying the weight rows other threads updated into its own copy of
-    /// the network.
+    /// the network: at the end of a phase, while it would otherwise wait,
+    /// and at the start of the next step for what was left.
     pub refresh: Duration,
     /// Forward and backward passes of the samples chunks it claimed.
     pub samples: Duration,
@@ -973,6 +1059,7 @@ where
             written: (0..sample_chunks).map(|_| Line::default()).collect(),
             slots,
             locate,
+            computed: (0..chunks.len()).map(|_| Line::default()).collect(),
             chunks,
             replicas,
             bias: RwLock::new(load_biases(&*self.net)),

@@ -188,17 +188,20 @@ impl Signal {
         }
     }
 
+    /// Leader: whether every chunk published so far is done.
+    pub(crate) fn all_done(&self) -> bool {
+        let target = self.published.load(Ordering::Relaxed);
+        let done = self
+            .done
+            .iter()
+            .fold(0usize, |a, d| a.wrapping_add(d.load(Ordering::Acquire)));
+        done == target
+    }
+
     /// Leader: waits until every chunk published so far is done. Returns
     /// false if a worker died instead.
     pub(crate) fn wait_done(&self) -> bool {
-        let target = self.published.load(Ordering::Relaxed);
-        self.wait_until(|| {
-            let done = self
-                .done
-                .iter()
-                .fold(0usize, |a, d| a.wrapping_add(d.load(Ordering::Acquire)));
-            done == target
-        })
+        self.wait_until(|| self.all_done())
     }
 
     /// Spins, then yields its time slice, until `ready()`; false if a thread
