@@ -601,11 +601,12 @@ where
         );
         for (k, t) in p.threads.iter().enumerate() {
             say!(
-                "  thread {k}: samples {:.2} µs, rows {:.2} µs, waiting for samples {:.2} µs, refresh {:.2} µs per step",
+                "  thread {k}: samples {:.2} µs, rows {:.2} µs, waiting for samples {:.2} µs, refresh {:.2} µs, early copies {:.2} µs per step",
                 us(t.samples),
                 us(t.rows),
                 us(t.wait),
-                us(t.refresh)
+                us(t.refresh),
+                us(t.early)
             );
         }
     }

@@ -657,7 +657,7 @@ where
         // while the leader finishes the step, rather than at the next one.
         if me != 0 && rule.is_some() {
             let mut guard = lock(&self.replicas[me]);
-            self.pull(&mut guard, at, true, &mut spent.refresh);
+            self.pull(&mut guard, at, true, &mut spent.early);
         }
         if let Some(times) = &self.times {
             lock(&times[me]).add(&spent);
@@ -689,7 +689,7 @@ where
             false
         });
         if let Some(times) = &self.times {
-            lock(&times[0]).refresh += spent;
+            lock(&times[0]).early += spent;
         }
         done
     }
@@ -814,10 +814,13 @@ pub struct Profile {
 /// One thread's time in a step, by activity (see [`Profile`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ThreadTimes {
-    /// Copying the weight rows other threads updated into its own copy of
-    /// the network: at the end of a phase, while it would otherwise wait,
-    /// and at the start of the next step for what was left.
+    /// At the start of a step, copying the weight rows other threads updated
+    /// into its own copy of the network (those it did not copy early).
     pub refresh: Duration,
+    /// Copying such rows early: at the end of a phase, while it would
+    /// otherwise wait (a worker once its chunks are done, the leader while
+    /// it waits for the others' chunks).
+    pub early: Duration,
     /// Forward and backward passes of the samples chunks it claimed.
     pub samples: Duration,
     /// Waiting for every samples chunk to be written before its first rows
@@ -830,6 +833,7 @@ pub struct ThreadTimes {
 impl ThreadTimes {
     fn add(&mut self, o: &ThreadTimes) {
         self.refresh += o.refresh;
+        self.early += o.early;
         self.samples += o.samples;
         self.wait += o.wait;
         self.rows += o.rows;
@@ -838,6 +842,7 @@ impl ThreadTimes {
     fn per(&self, steps: u32) -> ThreadTimes {
         ThreadTimes {
             refresh: self.refresh / steps,
+            early: self.early / steps,
             samples: self.samples / steps,
             wait: self.wait / steps,
             rows: self.rows / steps,
