@@ -388,6 +388,15 @@ where
         })
     }
 
+    /// The attempt in progress and which buffer of each chunk is current
+    /// (`commits % 2`); both change only between phases.
+    fn attempt_and_current(&self) -> (u64, usize) {
+        (
+            self.attempt.load(Ordering::Relaxed),
+            (self.commits.load(Ordering::Relaxed) % 2) as usize,
+        )
+    }
+
     /// Brings a thread's copy of the network up to the last commit, copying
     /// only the chunks it did not itself compute in the committed attempt.
     fn refresh(&self, rep: &mut Replica<N>) {
@@ -604,10 +613,7 @@ where
         let [samples, _] = self.parts(job);
         let sum = job == Job::Step;
         let rule = self.rule();
-        let at = (
-            self.attempt.load(Ordering::Relaxed),
-            (self.commits.load(Ordering::Relaxed) % 2) as usize,
-        );
+        let at = self.attempt_and_current();
         let mut refreshed = false;
         let timing = self.times.is_some();
         let mut spent = ThreadTimes::default();
@@ -672,10 +678,7 @@ where
         if !self.has_rule.load(Ordering::Relaxed) {
             return self.signal.wait_done();
         }
-        let at = (
-            self.attempt.load(Ordering::Relaxed),
-            (self.commits.load(Ordering::Relaxed) % 2) as usize,
-        );
+        let at = self.attempt_and_current();
         let mut rep = lock(&self.replicas[0]);
         let mut pulled = false;
         let mut spent = Duration::ZERO;
