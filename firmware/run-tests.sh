@@ -85,6 +85,7 @@ check() {
 }
 
 expected=$(tr -d '[:space:]' <expected/xor-checksum.txt)
+expected_digits=$(tr -d '[:space:]' <expected/digits-checksum.txt)
 declare -A accuracy stack
 for t in $M4F $M0; do
   name=$([[ $t == "$M4F" ]] && echo M4F || echo M0)
@@ -96,8 +97,8 @@ for t in $M4F $M0; do
 
   run "digits ($name)" $dir/digits
   accuracy[$name]=$(grep -oE 'test accuracy [0-9.]+' <<<"$out" | awk '{print $3}' || true)
-  check "digits ($name): test accuracy ${accuracy[$name]:-?} >= 0.90" \
-    'test accuracy 0\.9[0-9]* \([0-9]+/360\)' 'PASS: digits'
+  check "digits ($name): test accuracy ${accuracy[$name]:-?} >= 0.90, checksum $expected_digits = host" \
+    'test accuracy 0\.9[0-9]* \([0-9]+/360\)' "checksum $expected_digits " 'PASS: digits'
 
   run "sensor ($name)" $dir/sensor
   check "sensor ($name): $(grep -oE 'sensor accuracy [0-9.]+' <<<"$out" || echo 'sensor accuracy ?'), LED on" \

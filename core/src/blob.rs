@@ -33,6 +33,21 @@ pub const fn blob_len<N: Model>() -> usize {
 /// CRC-32 (IEEE 802.3, reflected, as zlib), four bits at a time from a
 /// 16-entry table: small enough for a microcontroller's flash.
 pub fn crc32(bytes: &[u8]) -> u32 {
+    Crc32::new().update(bytes).finish()
+}
+
+/// A [`crc32`] taken piece by piece: `Crc32::new().update(a).update(b).finish()`
+/// is `crc32` of `a` followed by `b`.
+#[derive(Clone, Copy, Debug)]
+pub struct Crc32(u32);
+
+impl Default for Crc32 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Crc32 {
     const TABLE: [u32; 16] = {
         let mut t = [0u32; 16];
         let mut i = 0;
@@ -52,12 +67,37 @@ pub fn crc32(bytes: &[u8]) -> u32 {
         }
         t
     };
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xf) as usize] ^ (crc >> 4);
-        crc = TABLE[((crc ^ (u32::from(b) >> 4)) & 0xf) as usize] ^ (crc >> 4);
+
+    /// The CRC of nothing yet.
+    pub const fn new() -> Self {
+        Crc32(!0)
     }
-    !crc
+
+    /// The CRC so far, then `bytes`.
+    pub fn update(self, bytes: &[u8]) -> Self {
+        let mut crc = self.0;
+        for &b in bytes {
+            crc = Self::TABLE[((crc ^ u32::from(b)) & 0xf) as usize] ^ (crc >> 4);
+            crc = Self::TABLE[((crc ^ (u32::from(b) >> 4)) & 0xf) as usize] ^ (crc >> 4);
+        }
+        Crc32(crc)
+    }
+
+    /// The CRC-32 of everything given.
+    pub fn finish(self) -> u32 {
+        !self.0
+    }
+}
+
+/// The blob's first [`HEADER_LEN`] bytes for network `N`.
+fn header<N: Model>() -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[0..4].copy_from_slice(&MAGIC);
+    h[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    h[6..8].copy_from_slice(&(N::LAYERS as u16).to_le_bytes());
+    h[8..12].copy_from_slice(&N::SHAPE_HASH.to_le_bytes());
+    h[12..16].copy_from_slice(&(N::PARAMS as u32).to_le_bytes());
+    h
 }
 
 /// Writes `net`'s blob into the front of `out` and returns its length
@@ -69,11 +109,7 @@ pub fn save<N: Model>(net: &N, out: &mut [u8]) -> Result<usize, Error> {
         expected: len,
         found,
     })?;
-    out[0..4].copy_from_slice(&MAGIC);
-    out[4..6].copy_from_slice(&VERSION.to_le_bytes());
-    out[6..8].copy_from_slice(&(N::LAYERS as u16).to_le_bytes());
-    out[8..12].copy_from_slice(&N::SHAPE_HASH.to_le_bytes());
-    out[12..16].copy_from_slice(&(N::PARAMS as u32).to_le_bytes());
+    out[..HEADER_LEN].copy_from_slice(&header::<N>());
     let (head, crc_bytes) = out.split_at_mut(len - 4);
     let mut chunks = head[HEADER_LEN..].chunks_exact_mut(4);
     for l in 0..N::LAYERS {
@@ -84,6 +120,23 @@ pub fn save<N: Model>(net: &N, out: &mut [u8]) -> Result<usize, Error> {
     }
     crc_bytes.copy_from_slice(&crc32(head).to_le_bytes());
     Ok(len)
+}
+
+/// The CRC-32 of `net`'s blob up to (not including) its own CRC field: of
+/// the header and every parameter's bits, computed without the blob's
+/// memory. Two models with the same fingerprint almost surely have the same
+/// weights bit for bit, so a device can prove it trained what a host did.
+/// (The CRC of a whole blob, its CRC field included, is one constant for
+/// every blob, so it could not tell two models apart.)
+pub fn fingerprint<N: Model>(net: &N) -> u32 {
+    let mut crc = Crc32::new().update(&header::<N>());
+    for l in 0..N::LAYERS {
+        let Some(layer) = net.layer(l) else { continue };
+        for &v in layer.w.iter().chain(layer.b) {
+            crc = crc.update(&v.to_le_bytes());
+        }
+    }
+    crc.finish()
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -194,6 +247,20 @@ mod tests {
         // The standard check value of CRC-32/ISO-HDLC.
         assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
         assert_eq!(crc32(b""), 0);
+        let pieces = Crc32::new().update(b"1234").update(b"").update(b"56789");
+        assert_eq!(pieces.finish(), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn fingerprint_is_the_crc_of_the_blob_before_its_crc_field() {
+        let mut a = net();
+        let mut buf = [0u8; LEN];
+        save(&a, &mut buf).unwrap();
+        assert_eq!(fingerprint(&a), crc32(&buf[..LEN - 4]));
+        // One bit of one parameter changes it.
+        let before = fingerprint(&a);
+        a.rest.b[1] = f32::from_bits(a.rest.b[1].to_bits() ^ 1);
+        assert_ne!(fingerprint(&a), before);
     }
 
     #[test]

@@ -12,6 +12,20 @@ const LANES: usize = 4;
 
 use wide::f32x4;
 
+/// Lanes of the element-wise kernels (the axpys and the gradient tiles of
+/// [`outer_sum`]): eight where the host has 256-bit vectors (AVX), else four.
+/// Element-wise results do not depend on the width.
+#[cfg(target_feature = "avx")]
+const EW: usize = 8;
+#[cfg(not(target_feature = "avx"))]
+const EW: usize = LANES;
+
+/// A vector of [`EW`] lanes.
+#[cfg(target_feature = "avx")]
+type Ew = wide::f32x8;
+#[cfg(not(target_feature = "avx"))]
+type Ew = f32x4;
+
 /// The fixed reduction of [`dot`]: lanes (0 + 2) + (1 + 3), the order a
 /// vector unit reduces in, then the tail.
 #[inline(always)]
@@ -83,8 +97,8 @@ fn matvec_blocks<'a, 'o>(
     let (bb, bl) = b.as_chunks::<MATVEC_ROWS>();
     let (ob, ol) = out.as_chunks_mut::<MATVEC_ROWS>();
     for ((rows, bias), o) in blocks.zip(bb).zip(ob.iter_mut()) {
-        let [d] = dot_block::<MATVEC_ROWS, 1>(rows, &[x], n);
-        *o = core::array::from_fn(|r| bias[r] + d[r]);
+        let [d] = dot_pairs::<{ MATVEC_ROWS / 2 }, 1>(rows, &[x], n);
+        *o = core::array::from_fn(|r| bias[r] + d[r / 2][r % 2]);
     }
     (rest, bl, ol)
 }
@@ -133,44 +147,111 @@ pub fn matvec(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// [`dot`] of `R` consecutive rows of `w` with each of `S` inputs: every
-/// weight loaded once serves all `S` samples, and the `R` rows give the
-/// vector unit independent accumulation chains to overlap. `out[s][r]` has
-/// exactly the bits of `dot(row r, xs[s])`. Every input must be `n` long.
-/// ([`matvec`] uses it with one input, [`matvec_batch`] with several.)
+/// Two rows' four-lane partial sums of [`dot`] side by side: one 256-bit
+/// vector where the host has AVX, two 128-bit ones otherwise. The lanes and
+/// their operations are the same either way, and so are the bits.
+#[cfg(not(target_arch = "arm"))]
+#[derive(Clone, Copy)]
+struct Pair(
+    #[cfg(target_feature = "avx")] wide::f32x8,
+    #[cfg(not(target_feature = "avx"))] [f32x4; 2],
+);
+
+#[cfg(not(target_arch = "arm"))]
+impl Pair {
+    const ZERO: Self = Self::rows([0.0; LANES], [0.0; LANES]);
+
+    /// A chunk of each of two rows.
+    #[inline(always)]
+    const fn rows(a: [f32; LANES], b: [f32; LANES]) -> Self {
+        #[cfg(target_feature = "avx")]
+        let p = Pair(wide::f32x8::new([
+            a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3],
+        ]));
+        #[cfg(not(target_feature = "avx"))]
+        let p = Pair([f32x4::new(a), f32x4::new(b)]);
+        p
+    }
+
+    /// `self += w·x`, lane by lane, multiply then add (never fused).
+    #[inline(always)]
+    fn add_mul(&mut self, w: Pair, x: Pair) {
+        #[cfg(target_feature = "avx")]
+        {
+            self.0 += w.0 * x.0;
+        }
+        #[cfg(not(target_feature = "avx"))]
+        for ((a, w), x) in self.0.iter_mut().zip(w.0).zip(x.0) {
+            *a += w * x;
+        }
+    }
+
+    /// The two rows' partial sums.
+    #[inline(always)]
+    fn halves(self) -> [f32x4; 2] {
+        #[cfg(target_feature = "avx")]
+        let h = {
+            let a = self.0.to_array();
+            [
+                f32x4::new([a[0], a[1], a[2], a[3]]),
+                f32x4::new([a[4], a[5], a[6], a[7]]),
+            ]
+        };
+        #[cfg(not(target_feature = "avx"))]
+        let h = self.0;
+        h
+    }
+}
+
+/// A vector cut into [`LANES`]-wide chunks, and its tail.
+#[cfg(not(target_arch = "arm"))]
+type Chunked<'a> = (&'a [[f32; LANES]], &'a [f32]);
+
+/// [`dot`] of `P` pairs of consecutive rows of `w` with each of `S` inputs:
+/// every weight loaded once serves all `S` samples, and the rows give the
+/// vector unit independent accumulation chains to overlap. `out[s][p][h]`
+/// has exactly the bits of `dot(row 2p + h, xs[s])`. Every input must be `n`
+/// long. ([`matvec`] uses it with one input, [`matvec_batch`] with several.)
 #[cfg(not(target_arch = "arm"))]
 #[inline(always)]
-fn dot_block<const R: usize, const S: usize>(
+fn dot_pairs<const P: usize, const S: usize>(
     w: &[f32],
     xs: &[&[f32]; S],
     n: usize,
-) -> [[f32; R]; S] {
+) -> [[[f32; 2]; P]; S] {
     let m = n / LANES;
-    let rows: [(&[[f32; LANES]], &[f32]); R] = core::array::from_fn(|r| {
+    let row = |r: usize| {
         let (c, t) = w[r * n..(r + 1) * n].as_chunks::<LANES>();
         (&c[..m], t)
-    });
-    let inputs: [(&[[f32; LANES]], &[f32]); S] = core::array::from_fn(|s| {
+    };
+    let rows: [[Chunked<'_>; 2]; P] = core::array::from_fn(|p| [row(2 * p), row(2 * p + 1)]);
+    let inputs: [Chunked<'_>; S] = core::array::from_fn(|s| {
         let (c, t) = xs[s][..n].as_chunks::<LANES>();
         (&c[..m], t)
     });
-    let mut acc = [[f32x4::ZERO; R]; S];
+    let mut acc = [[Pair::ZERO; P]; S];
     for k in 0..m {
-        for s in 0..S {
-            let xv = f32x4::from(inputs[s].0[k]);
-            for r in 0..R {
-                acc[s][r] += f32x4::from(rows[r].0[k]) * xv;
+        let mut wv = [Pair::ZERO; P];
+        for (v, r) in wv.iter_mut().zip(&rows) {
+            *v = Pair::rows(r[0].0[k], r[1].0[k]);
+        }
+        for (a, x) in acc.iter_mut().zip(&inputs) {
+            let xv = Pair::rows(x.0[k], x.0[k]);
+            for (a, &w) in a.iter_mut().zip(&wv) {
+                a.add_mul(w, xv);
             }
         }
     }
-    let mut out = [[0.0f32; R]; S];
-    for s in 0..S {
-        for r in 0..R {
-            let mut tail = 0.0f32;
-            for (wi, xi) in rows[r].1.iter().zip(inputs[s].1) {
-                tail += wi * xi;
+    let mut out = [[[0.0f32; 2]; P]; S];
+    for ((o, a), x) in out.iter_mut().zip(acc).zip(&inputs) {
+        for ((o, a), r) in o.iter_mut().zip(a).zip(&rows) {
+            for ((o, h), r) in o.iter_mut().zip(a.halves()).zip(r) {
+                let mut tail = 0.0f32;
+                for (wi, xi) in r.1.iter().zip(x.1) {
+                    tail += wi * xi;
+                }
+                *o = reduce(h, tail);
             }
-            out[s][r] = reduce(acc[s][r], tail);
         }
     }
     out
@@ -191,8 +272,8 @@ pub fn matvec_batch<const S: usize>(w: &[f32], b: &[f32], xs: [&[f32]; S], outs:
             let last = pairs.remainder();
             let (bp, bl) = b.as_chunks::<2>();
             for (o, (rows, bias)) in pairs.zip(bp).enumerate() {
-                let d = dot_block::<2, S>(rows, &xs, n);
-                for (out, d) in outs.iter_mut().zip(d) {
+                let d = dot_pairs::<1, S>(rows, &xs, n);
+                for (out, [d]) in outs.iter_mut().zip(d) {
                     if let Some(pair) = out.get_mut(2 * o..2 * o + 2) {
                         pair[0] = bias[0] + d[0];
                         pair[1] = bias[1] + d[1];
@@ -215,15 +296,15 @@ pub fn matvec_batch<const S: usize>(w: &[f32], b: &[f32], xs: [&[f32]; S], outs:
     }
 }
 
-/// `y[k] += a·x[k]` for every k (an axpy), four lanes at a time.
+/// `y[k] += a·x[k]` for every k (an axpy), eight lanes at a time with AVX, else four.
 /// Element-wise, so its result does not depend on the vector width.
 #[inline(always)]
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    let (cy, ty) = y.as_chunks_mut::<LANES>();
-    let (cx, tx) = x.as_chunks::<LANES>();
-    let av = f32x4::splat(a);
+    let (cy, ty) = y.as_chunks_mut::<EW>();
+    let (cx, tx) = x.as_chunks::<EW>();
+    let av = Ew::splat(a);
     for (yc, xc) in cy.iter_mut().zip(cx) {
-        *yc = (f32x4::from(*yc) + av * f32x4::from(*xc)).to_array();
+        *yc = (Ew::from(*yc) + av * Ew::from(*xc)).to_array();
     }
     for (yi, &xi) in ty.iter_mut().zip(tx) {
         *yi += a * xi;
@@ -234,14 +315,14 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 /// Element-wise: the same bits as two [`axpy`] calls.
 #[inline(always)]
 fn axpy2(y0: &mut [f32], a0: f32, y1: &mut [f32], a1: f32, x: &[f32]) {
-    let (c0, t0) = y0.as_chunks_mut::<LANES>();
-    let (c1, t1) = y1.as_chunks_mut::<LANES>();
-    let (cx, tx) = x.as_chunks::<LANES>();
-    let (v0, v1) = (f32x4::splat(a0), f32x4::splat(a1));
+    let (c0, t0) = y0.as_chunks_mut::<EW>();
+    let (c1, t1) = y1.as_chunks_mut::<EW>();
+    let (cx, tx) = x.as_chunks::<EW>();
+    let (v0, v1) = (Ew::splat(a0), Ew::splat(a1));
     for ((y0, y1), xc) in c0.iter_mut().zip(c1.iter_mut()).zip(cx) {
-        let xv = f32x4::from(*xc);
-        *y0 = (f32x4::from(*y0) + v0 * xv).to_array();
-        *y1 = (f32x4::from(*y1) + v1 * xv).to_array();
+        let xv = Ew::from(*xc);
+        *y0 = (Ew::from(*y0) + v0 * xv).to_array();
+        *y1 = (Ew::from(*y1) + v1 * xv).to_array();
     }
     for ((y0, y1), &xi) in t0.iter_mut().zip(t1.iter_mut()).zip(tx) {
         *y0 += a0 * xi;
@@ -253,13 +334,13 @@ fn axpy2(y0: &mut [f32], a0: f32, y1: &mut [f32], a1: f32, x: &[f32]) {
 /// read and written once: the same bits as two [`axpy`] calls.
 #[inline(always)]
 fn axpy_twice(y: &mut [f32], a0: f32, x0: &[f32], a1: f32, x1: &[f32]) {
-    let (cy, ty) = y.as_chunks_mut::<LANES>();
-    let (c0, t0) = x0.as_chunks::<LANES>();
-    let (c1, t1) = x1.as_chunks::<LANES>();
-    let (v0, v1) = (f32x4::splat(a0), f32x4::splat(a1));
+    let (cy, ty) = y.as_chunks_mut::<EW>();
+    let (c0, t0) = x0.as_chunks::<EW>();
+    let (c1, t1) = x1.as_chunks::<EW>();
+    let (v0, v1) = (Ew::splat(a0), Ew::splat(a1));
     for ((yc, x0), x1) in cy.iter_mut().zip(c0).zip(c1) {
-        let t = f32x4::from(*yc) + v0 * f32x4::from(*x0);
-        *yc = (t + v1 * f32x4::from(*x1)).to_array();
+        let t = Ew::from(*yc) + v0 * Ew::from(*x0);
+        *yc = (t + v1 * Ew::from(*x1)).to_array();
     }
     for ((yi, &p), &q) in ty.iter_mut().zip(t0).zip(t1) {
         *yi = (*yi + a0 * p) + a1 * q;
@@ -403,18 +484,27 @@ pub fn outer_sum<'a>(
 }
 
 /// `row[i] = (fresh ? 0 : row[i]) + Σ d·x[i]` over `list` in order, a tile
-/// of the row at a time held in registers.
+/// of the row at a time held in registers: eight vectors of [`EW`] lanes,
+/// then what is left in tiles of four, two and one, then lane by lane.
 #[inline]
 fn sum_into(row: &mut [f32], list: &[(f32, &[f32])], fresh: bool) {
     let n = row.len();
     let mut c = 0;
-    while c + 8 * LANES <= n {
-        sum_tile::<8>(&mut row[c..c + 8 * LANES], c, list, fresh);
-        c += 8 * LANES;
+    while c + 8 * EW <= n {
+        sum_tile::<8>(&mut row[c..c + 8 * EW], c, list, fresh);
+        c += 8 * EW;
     }
-    while c + LANES <= n {
-        sum_tile::<1>(&mut row[c..c + LANES], c, list, fresh);
-        c += LANES;
+    if c + 4 * EW <= n {
+        sum_tile::<4>(&mut row[c..c + 4 * EW], c, list, fresh);
+        c += 4 * EW;
+    }
+    if c + 2 * EW <= n {
+        sum_tile::<2>(&mut row[c..c + 2 * EW], c, list, fresh);
+        c += 2 * EW;
+    }
+    if c + EW <= n {
+        sum_tile::<1>(&mut row[c..c + EW], c, list, fresh);
+        c += EW;
     }
     for (i, g) in row.iter_mut().enumerate().skip(c) {
         let mut a = if fresh { 0.0 } else { *g };
@@ -425,21 +515,21 @@ fn sum_into(row: &mut [f32], list: &[(f32, &[f32])], fresh: bool) {
     }
 }
 
-/// [`sum_into`] for the `T` chunks of `tile`, which starts at column `c`.
+/// [`sum_into`] for the `T` vectors of `tile`, which starts at column `c`.
 #[inline(always)]
 fn sum_tile<const T: usize>(tile: &mut [f32], c: usize, list: &[(f32, &[f32])], fresh: bool) {
-    let (out, _) = tile.as_chunks_mut::<LANES>();
-    let mut acc = [f32x4::ZERO; T];
+    let (out, _) = tile.as_chunks_mut::<EW>();
+    let mut acc = [Ew::ZERO; T];
     if !fresh {
         for (a, o) in acc.iter_mut().zip(out.iter()) {
-            *a = f32x4::from(*o);
+            *a = Ew::from(*o);
         }
     }
     for &(d, x) in list {
-        let dv = f32x4::splat(d);
-        let (xs, _) = x[c..c + T * LANES].as_chunks::<LANES>();
+        let dv = Ew::splat(d);
+        let (xs, _) = x[c..c + T * EW].as_chunks::<EW>();
         for (a, xc) in acc.iter_mut().zip(xs) {
-            *a += dv * f32x4::from(*xc);
+            *a += dv * Ew::from(*xc);
         }
     }
     for (o, a) in out.iter_mut().zip(acc) {
@@ -839,11 +929,13 @@ mod tests {
     #[test]
     fn outer_sum_has_the_bits_of_outer_acc_sample_after_sample() {
         const B: usize = 9;
-        for n in [3usize, 16, 37, 70] {
+        // Widths that take every tile size (8, 4, 2 and 1 vectors) and a
+        // lane-by-lane tail, with four lanes and with eight.
+        for n in [3usize, 9, 16, 37, 70, 100, 127] {
             for rows in [1usize, 4] {
                 let first = 2;
-                let xs: [[f32; 70]; B] = core::array::from_fn(|s| {
-                    core::array::from_fn(|i| ((s * 70 + i) as f32 * 0.61).sin() * 1e3)
+                let xs: [[f32; 127]; B] = core::array::from_fn(|s| {
+                    core::array::from_fn(|i| ((s * 127 + i) as f32 * 0.61).sin() * 1e3)
                 });
                 // Zero deltas (skipped on wide rows), a NaN delta and tiny ones.
                 let ds: [[f32; 8]; B] = core::array::from_fn(|s| {
@@ -856,7 +948,7 @@ mod tests {
                 });
                 let terms: [(&[f32], &[f32]); B] =
                     core::array::from_fn(|s| (&ds[s][..], &xs[s][..n]));
-                let mut gw = [0.0f32; 4 * 70];
+                let mut gw = [0.0f32; 4 * 127];
                 let mut gb = [0.0f32; 4];
                 for (d, x) in terms {
                     outer_acc(
@@ -868,7 +960,7 @@ mod tests {
                 }
                 for list_len in [0usize, 1, 4, B] {
                     let mut list = [(0.0f32, &[][..]); B];
-                    let mut sw = [7.0f32; 4 * 70];
+                    let mut sw = [7.0f32; 4 * 127];
                     let mut sb = [7.0f32; 4];
                     outer_sum(
                         &mut sw[..rows * n],

@@ -175,7 +175,10 @@ fn partition_rows<N: Model>(net: &N, chunks: usize) -> Vec<Vec<RowRange>> {
 }
 
 /// Samples whose forward passes run together in the samples part
-/// ([`forward_backward_batch`]), so each weight is loaded once for all four.
+/// ([`forward_backward_batch`]), so each weight is loaded once for all of
+/// them: eight where a chunk has eight left, else four.
+const WIDE_GROUP: usize = 8;
+/// See [`WIDE_GROUP`].
 const GROUP: usize = 4;
 
 /// Share `w` of `n` items split among `workers`: the half-open range.
@@ -431,30 +434,48 @@ where
                 let idx = order[first + k] as usize;
                 (&self.data.x[idx], &self.data.t[idx])
             };
-            // Groups of samples share each load of a weight; the rest one by one.
-            let (groups, rest) = slot.scratch.as_chunks_mut::<GROUP>();
-            for (g, group) in groups.iter_mut().enumerate() {
-                let mut k = g * GROUP;
-                let io = group.each_mut().map(|scratch| {
-                    let (x, t) = sample(k);
-                    k += 1;
-                    (x, t, scratch)
-                });
-                let results = forward_backward_batch(net, io, self.loss);
-                for (j, (r, scratch)) in results.into_iter().zip(group.iter()).enumerate() {
-                    let t = sample(g * GROUP + j).1;
-                    slot.results
-                        .push(r.map(|l| (l, self.loss.correct(N::output(scratch), t))));
-                }
-            }
-            for (j, scratch) in rest.iter_mut().enumerate() {
-                let (x, t) = sample(groups.len() * GROUP + j);
+            // Groups of samples share each load of a weight: eights, then a
+            // four, then the rest one by one.
+            let (scratch, results) = (&mut slot.scratch[..], &mut slot.results);
+            let mut done = self.groups::<WIDE_GROUP>(net, scratch, 0, &sample, results);
+            done += self.groups::<GROUP>(net, &mut scratch[done..], done, &sample, results);
+            for (j, scratch) in scratch[done..].iter_mut().enumerate() {
+                let (x, t) = sample(done + j);
                 let r = forward_backward(net, scratch, x, t, self.loss)
                     .map(|l| (l, self.loss.correct(N::output(scratch), t)));
-                slot.results.push(r);
+                results.push(r);
             }
         }
         self.written[c].store(g, Ordering::Release);
+    }
+
+    /// Forward and backward passes of the samples `k0, k0 + 1, …` of a
+    /// chunk (`sample(k)`: its k-th), `S` at a time into `scratch` while
+    /// `S` are left, each result appended to `results`; returns how many ran.
+    fn groups<'d, const S: usize>(
+        &self,
+        net: &N,
+        scratch: &mut [N::Scratch],
+        k0: usize,
+        sample: &impl Fn(usize) -> (&'d [f32; I], &'d Target<O>),
+        results: &mut Vec<Result<(f32, bool), Error>>,
+    ) -> usize {
+        let (groups, _) = scratch.as_chunks_mut::<S>();
+        for (g, group) in groups.iter_mut().enumerate() {
+            let base = k0 + g * S;
+            let mut k = base;
+            let io = group.each_mut().map(|scratch| {
+                let (x, t) = sample(k);
+                k += 1;
+                (x, t, scratch)
+            });
+            let out = forward_backward_batch(net, io, self.loss);
+            for (j, (r, scratch)) in out.into_iter().zip(group.iter()).enumerate() {
+                let t = sample(base + j).1;
+                results.push(r.map(|l| (l, self.loss.correct(N::output(scratch), t))));
+            }
+        }
+        groups.len() * S
     }
 
     /// Part 1 of a step (`sum`: gradient rows, scaled, and their Σ g²; then
@@ -782,10 +803,11 @@ pub fn threads_for<N: Model>(threads: usize, batch: usize) -> usize {
 /// little for the others to wait on. Which wins depends on the work per
 /// thread, in units of [`MIN_WORK_PER_THREAD`] samples × parameters: below
 /// 8, 2 samples chunks and 1 rows chunk per thread (W2 on 2 threads: 4 and
-/// 2); below 32, 4 and 4; from 32 on, 8 and 8 (W3: 16 and 16, where the
+/// 2); below 32, 4 and 4; from 32 on, 8 and 8 (W3 on 2 threads: 16 rows chunks, where the
 /// faster of two cores then takes over part of the slower one's share).
-/// Never more than 30 per part, more samples chunks than samples, or more
-/// rows chunks than units of work (but at least one per thread).
+/// Never more than 30 per part, more samples chunks than eights of samples
+/// (so that a chunk's forward passes go eight at a time; W3: 8),
+/// or more rows chunks than units of work (but at least one per thread).
 /// Any plan gives the same bits.
 pub fn chunk_plan<N: Model>(workers: usize, batch: usize) -> (usize, usize) {
     let workers = workers.max(1);
@@ -796,7 +818,11 @@ pub fn chunk_plan<N: Model>(workers: usize, batch: usize) -> (usize, usize) {
         (_, 8..32) => (4, 4),
         _ => (8, 8),
     };
-    let samples = (workers * samples).min(MAX_CHUNKS).min(batch).max(1);
+    let samples = (workers * samples)
+        .min(MAX_CHUNKS)
+        .min((batch / WIDE_GROUP).max(workers))
+        .min(batch)
+        .max(1);
     let rows = (workers * rows).min(work).max(workers).min(MAX_CHUNKS);
     (samples, rows)
 }

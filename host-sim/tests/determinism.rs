@@ -183,12 +183,14 @@ fn large_batches_cut_into_more_chunks_are_bit_identical_too() {
     // Batch 256 on 2410 parameters is 37 units of work (`chunk_plan`): 18
     // per thread on 2 threads and 12 on 3, so 4 chunks of each kind per
     // thread; 4 on 8 threads, and batches 32 (W2) and 61, cut into the
-    // fewest chunks: 2 samples chunks and 1 rows chunk per thread.
+    // fewest chunks: 2 samples chunks and 1 rows chunk per thread, and no
+    // more samples chunks than eights of samples (but one per thread): 61
+    // samples on 8 threads go in chunks of 7 and 8.
     assert_eq!(chunk_plan::<Digits>(2, 256), (8, 8));
     assert_eq!(chunk_plan::<Digits>(3, 256), (12, 12));
     assert_eq!(chunk_plan::<Digits>(8, 256), (16, 8));
     assert_eq!(chunk_plan::<Digits>(2, 32), (4, 2));
-    assert_eq!(chunk_plan::<Digits>(8, 61), (16, 8));
+    assert_eq!(chunk_plan::<Digits>(8, 61), (8, 8));
     assert_eq!(chunk_plan::<Digits>(1, 256), (1, 1));
     let cfg = SgdConfig {
         momentum: 0.9,

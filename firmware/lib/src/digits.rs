@@ -10,6 +10,12 @@ pub const INPUTS: usize = 64;
 /// Classes.
 pub const CLASSES: usize = 10;
 
+/// The fingerprint of the `digits` program's trained weights
+/// (`tinytrain::blob::fingerprint`), from `expected/digits-checksum.txt`,
+/// which the host test `tests/firmware_bits.rs` recomputes.
+pub const EXPECTED_CHECKSUM: u32 =
+    crate::parse_hex(include_str!("../../expected/digits-checksum.txt"));
+
 /// Training rows (`split` = 0), written by `build.rs`.
 pub static TRAIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/digits-train.bin"));
 /// Held-out rows (`split` = 1).

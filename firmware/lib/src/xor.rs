@@ -47,34 +47,5 @@ pub fn load_init(net: &mut W1) {
 /// `expected/xor-checksum.txt`: the CRC-32 of the trained network's weight
 /// blob up to (not including) the blob's own CRC field, i.e. of its header and
 /// every parameter's bits.
-pub const EXPECTED_CHECKSUM: u32 = parse_hex(include_str!("../../expected/xor-checksum.txt"));
-
-/// `0x`-prefixed hexadecimal, surrounding whitespace allowed; fails the build otherwise.
-const fn parse_hex(s: &str) -> u32 {
-    let b = s.as_bytes();
-    let (mut i, mut end) = (0, b.len());
-    while i < end && b[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    while end > i && b[end - 1].is_ascii_whitespace() {
-        end -= 1;
-    }
-    assert!(
-        end > i + 2 && b[i] == b'0' && b[i + 1] == b'x',
-        "expected 0x..."
-    );
-    assert!(end - i - 2 <= 8, "more than 32 bits");
-    i += 2;
-    let mut v = 0u32;
-    while i < end {
-        let d = match b[i] {
-            c @ b'0'..=b'9' => c - b'0',
-            c @ b'a'..=b'f' => c - b'a' + 10,
-            c @ b'A'..=b'F' => c - b'A' + 10,
-            _ => panic!("not a hex digit"),
-        };
-        v = (v << 4) | d as u32;
-        i += 1;
-    }
-    v
-}
+pub const EXPECTED_CHECKSUM: u32 =
+    crate::parse_hex(include_str!("../../expected/xor-checksum.txt"));

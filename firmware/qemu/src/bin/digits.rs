@@ -1,7 +1,9 @@
 //! Handwritten digits learnt on the device: W2's 64-32-10 network, trained
 //! with per-sample SGD (no gradient memory) on the 1,437 training rows kept in
 //! flash as `u8` and converted one at a time, then tested on the 360 held-out
-//! rows. Passes when the test accuracy is at least 0.90.
+//! rows. Passes when the test accuracy is at least 0.90 and the weights'
+//! fingerprint is the host's (`expected/digits-checksum.txt`, recomputed by
+//! the host test `tests/firmware_bits.rs`).
 //!
 //! RAM: the network (9,640 B), its scratch (336 B) and a `u16` shuffle order
 //! (2,874 B) in statics, plus the stack: it fits the Cortex-M0's 16 KiB.
@@ -11,9 +13,9 @@
 use cortex_m::singleton;
 use cortex_m_rt::entry;
 use tinytrain::{
-    evaluate, init_seeded, Init, Model, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy, Trainer,
+    blob, evaluate, init_seeded, Init, Model, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy, Trainer,
 };
-use tinytrain_fw::digits::FlashDigits;
+use tinytrain_fw::digits::{FlashDigits, EXPECTED_CHECKSUM};
 use tinytrain_fw::w2::W2;
 use tinytrain_qemu::{finish, stack, OrFail, MACHINE};
 
@@ -67,5 +69,17 @@ fn main() -> ! {
         core::mem::size_of_val(order),
         stack::high_water()
     );
-    finish("digits test accuracy >= 0.90", s.accuracy() >= MIN_ACCURACY)
+    let crc = blob::fingerprint(net);
+    defmt::info!(
+        "checksum {=u32:#010x} (fingerprint of the trained weights), expected {=u32:#010x}",
+        crc,
+        EXPECTED_CHECKSUM
+    );
+    if crc != EXPECTED_CHECKSUM {
+        defmt::error!("checksum differs from the host's");
+    }
+    finish(
+        "digits test accuracy >= 0.90 with the host's weight bits",
+        s.accuracy() >= MIN_ACCURACY && crc == EXPECTED_CHECKSUM,
+    )
 }
