@@ -142,6 +142,24 @@ impl Activation for Sigmoid {
     fn df_from_output(a: f32) -> f32 {
         a * (1.0 - a)
     }
+    #[inline]
+    fn apply(z: &mut [f32]) {
+        if math::VECTOR_EXP {
+            // The same operations as `f`, each over the whole layer: the
+            // exponentials eight at a time.
+            for v in z.iter_mut() {
+                *v = -*v;
+            }
+            math::exp_in_place(z);
+            for v in z.iter_mut() {
+                *v = 1.0 / (1.0 + *v);
+            }
+        } else {
+            for v in z {
+                *v = Self::f(*v);
+            }
+        }
+    }
 }
 
 impl Activation for Tanh {

@@ -185,10 +185,21 @@ impl<const O: usize> Loss<O> for SoftmaxCrossEntropy {
             m = m.max(z);
         }
         let mut sum = 0.0f32;
-        for (g, &z) in grad.iter_mut().zip(out) {
-            let e = math::exp(z - m);
-            *g = e;
-            sum += e;
+        if math::VECTOR_EXP {
+            // The same operations, the exponentials eight at a time.
+            for (g, &z) in grad.iter_mut().zip(out) {
+                *g = z - m;
+            }
+            math::exp_in_place(grad);
+            for &e in grad.iter() {
+                sum += e;
+            }
+        } else {
+            for (g, &z) in grad.iter_mut().zip(out) {
+                let e = math::exp(z - m);
+                *g = e;
+                sum += e;
+            }
         }
         let lse = m + math::ln(sum);
         let inv = 1.0 / sum;

@@ -74,6 +74,110 @@ pub fn exp(x: f32) -> f32 {
     backend::exp(x)
 }
 
+/// Whether [`exp_in_place`] runs eight lanes at a time: on hosts, with the
+/// exact backend. (A Cortex-M has no vector unit, so it keeps the scalar
+/// loop, and `fast-math` has its own `exp`.)
+pub const VECTOR_EXP: bool = cfg!(all(not(target_arch = "arm"), not(feature = "fast-math")));
+
+/// `v[k] = exp(v[k])` for every k, with exactly the bits of [`exp`]. On
+/// hosts ([`VECTOR_EXP`]) eight at a time with [`exp8`].
+#[inline]
+pub fn exp_in_place(v: &mut [f32]) {
+    if !VECTOR_EXP {
+        for x in v {
+            *x = exp(*x);
+        }
+        return;
+    }
+    let (chunks, rest) = v.as_chunks_mut::<8>();
+    for c in chunks {
+        *c = exp8(*c);
+    }
+    if rest.len() <= 2 {
+        // One or two: the scalar function is quicker than a vector of eight.
+        for x in rest {
+            *x = exp(*x);
+        }
+    } else {
+        let mut lanes = [0.0f32; 8];
+        lanes[..rest.len()].copy_from_slice(rest);
+        let e = exp8(lanes);
+        rest.copy_from_slice(&e[..rest.len()]);
+    }
+}
+
+/// `libm::expf` of eight values at once, bit for bit, for a vector unit:
+/// the same algorithm and operations in every lane, with each of its
+/// branches turned into a select.
+///
+/// The algorithm (FreeBSD's `e_expf.c`, which `libm` follows): take off
+/// k·ln 2 in two parts (`hi`, `lo`), with k = trunc(x/ln 2 ± ½) for
+/// |x| > 1.5 ln 2, ±1 for |x| > ½ ln 2 and 0 below; approximate e^r on the
+/// reduced r with a rational function of r² (coefficients `P1`, `P2`); and
+/// scale by 2^k the way `scalbnf` does (pre-scaled by 2^127 or 2^−102 when
+/// 2^k itself is out of range). Tiny |x| (≤ 2^−14) give 1 + x, NaN gives x,
+/// x ≥ 88.72 overflows (x·2^127) and x ≤ −103.97 gives 0. A test compares
+/// it with `libm::expf` for every one of the 2^32 inputs.
+#[inline]
+pub fn exp8(x: [f32; 8]) -> [f32; 8] {
+    use bytemuck::cast;
+    use wide::{f32x8, i32x8, CmpGe, CmpGt, CmpLe, CmpLt};
+    // ln 2 in two parts (k·LN2_HI is exact), 1/ln 2, and the coefficients.
+    let ln2_hi = f32x8::splat(f32::from_bits(0x3f31_7200)); // 6.9314575e-1
+    let ln2_lo = f32x8::splat(f32::from_bits(0x35bf_be8e)); // 1.4286068e-6
+    let inv_ln2 = f32x8::splat(f32::from_bits(0x3fb8_aa3b)); // 1.4426950
+    let p1 = f32x8::splat(f32::from_bits(0x3e2a_aa8f)); // 1.6666625e-1
+    let p2 = f32x8::splat(f32::from_bits(0xbb35_5215)); // -2.7667333e-3
+    let two_127 = f32x8::splat(f32::from_bits(0x7f00_0000));
+    let two_m102 = f32x8::splat(f32::from_bits(0x0c80_0000));
+    // |x| against a bound given as bits: for non-NaN |x| the float order is
+    // the order of the bits that libm compares.
+    let above = |ax: f32x8, bits: u32| ax.cmp_gt(f32x8::splat(f32::from_bits(bits)));
+    let (one, half) = (f32x8::ONE, f32x8::HALF);
+
+    let x = f32x8::from(x);
+    let ax = x.abs();
+    let neg = x.sign_bit();
+    // k: trunc(x/ln 2 ± ½) beyond 1.5 ln 2, ±1 beyond ½ ln 2, else 0 (the
+    // first clamped so that lanes selected away below stay in range).
+    let t = inv_ln2 * x + neg.blend(-half, half);
+    let far = t
+        .max(f32x8::splat(-200.0))
+        .min(f32x8::splat(200.0))
+        .trunc_int();
+    let near = cast::<f32x8, i32x8>(neg).blend(i32x8::splat(-1), i32x8::splat(1));
+    let is_far: i32x8 = cast(above(ax, 0x3f85_1592));
+    let is_near: i32x8 = cast(above(ax, 0x3eb1_7218));
+    let k = is_far.blend(far, is_near.blend(near, i32x8::ZERO));
+    let kf = f32x8::from_i32x8(k);
+    // With k = 0 these leave x as it is and lo = 0, as libm's third case does.
+    let hi = x - kf * ln2_hi;
+    let lo = kf * ln2_lo;
+    let r = hi - lo;
+    let rr = r * r;
+    let c = r - rr * (p1 + rr * p2);
+    let y = one + (r * c / (f32x8::splat(2.0) - c) - lo + hi);
+    // y·2^k as scalbnf: pre-scaled by 2^127 or 2^−102 where 2^k is out of range.
+    let big = k.cmp_gt(i32x8::splat(127));
+    let small = k.cmp_lt(i32x8::splat(-126));
+    let y = cast::<i32x8, f32x8>(big).blend(
+        y * two_127,
+        cast::<i32x8, f32x8>(small).blend(y * two_m102, y),
+    );
+    let n = big.blend(k - i32x8::splat(127), small.blend(k + i32x8::splat(102), k));
+    let scaled = y * cast::<i32x8, f32x8>((n + i32x8::splat(127)) << 23);
+    // The special cases.
+    let tiny = ax.cmp_le(f32x8::splat(f32::from_bits(0x3900_0000)));
+    let over = ax.cmp_ge(f32x8::splat(f32::from_bits(0x42b1_7218))) & !neg;
+    let under = ax.cmp_ge(f32x8::splat(f32::from_bits(0x42cf_f1b5))) & neg;
+    let e = tiny.blend(
+        one + x,
+        x.is_nan()
+            .blend(x, over.blend(x * two_127, under.blend(f32x8::ZERO, scaled))),
+    );
+    e.to_array()
+}
+
 /// Natural logarithm.
 #[inline]
 pub fn ln(x: f32) -> f32 {
@@ -168,6 +272,87 @@ mod tests {
                 "sqrt({x})"
             );
             x *= 1.37;
+        }
+    }
+
+    /// Inputs for [`exp8`]: the edges of every case of its algorithm, the
+    /// extremes, and a stride over every bit pattern.
+    fn exp_probes() -> impl Iterator<Item = u32> {
+        let edges = [
+            0x3900_0000u32,
+            0x3eb1_7218,
+            0x3f85_1592,
+            0x42ae_ac50,
+            0x42b1_7218,
+            0x42cf_f1b5,
+            0x7f80_0000,
+            0x7fc0_0000,
+            0x0000_0001,
+        ];
+        let near = edges
+            .into_iter()
+            .flat_map(|e| (0..64u32).flat_map(move |d| [e.wrapping_add(d), e.wrapping_sub(d)]))
+            .flat_map(|b| [b & 0x7fff_ffff, b | 0x8000_0000]);
+        near.chain((0..=u32::MAX).step_by(4099))
+    }
+
+    fn check_exp8(bits: impl Iterator<Item = u32>) {
+        let mut lanes = [0.0f32; 8];
+        let mut n = 0;
+        let check = |lanes: &[f32; 8], n: usize| {
+            let e = exp8(*lanes);
+            for k in 0..n {
+                let want = libm::expf(lanes[k]);
+                assert!(
+                    e[k].to_bits() == want.to_bits(),
+                    "exp8({:#010x}) = {:#010x}, libm::expf gives {:#010x}",
+                    lanes[k].to_bits(),
+                    e[k].to_bits(),
+                    want.to_bits()
+                );
+            }
+        };
+        for b in bits {
+            lanes[n] = f32::from_bits(b);
+            n += 1;
+            if n == 8 {
+                check(&lanes, n);
+                n = 0;
+            }
+        }
+        check(&lanes, n);
+    }
+
+    #[test]
+    fn exp8_has_the_bits_of_libm_at_every_edge_and_a_million_more() {
+        check_exp8(exp_probes());
+    }
+
+    /// All 2^32 inputs, on every core: about half a minute per core in a
+    /// release build (`cargo test --release -p tinytrain -- --ignored`, which
+    /// scripts/test.sh runs).
+    #[test]
+    #[ignore = "exhaustive; run in release"]
+    fn exp8_has_the_bits_of_libm_for_every_f32() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let (lo, hi) = ((t << 32) / threads, ((t + 1) << 32) / threads);
+                s.spawn(move || check_exp8((lo..hi).map(|b| b as u32)));
+            }
+        });
+    }
+
+    #[test]
+    fn exp_in_place_has_the_bits_of_exp() {
+        for len in 0..20 {
+            let v: [f32; 20] = core::array::from_fn(|i| (i as f32 - 9.5) * 7.3);
+            let mut w = v;
+            exp_in_place(&mut w[..len]);
+            for k in 0..20 {
+                let want = if k < len { exp(v[k]) } else { v[k] };
+                assert_eq!(w[k].to_bits(), want.to_bits(), "len {len}, k {k}");
+            }
         }
     }
 
