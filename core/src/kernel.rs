@@ -159,11 +159,12 @@ struct Pair(
 
 #[cfg(not(target_arch = "arm"))]
 impl Pair {
-    const ZERO: Self = Self::rows([0.0; LANES], [0.0; LANES]);
+    const ZERO: Self = Self::new([0.0; LANES], [0.0; LANES]);
 
-    /// A chunk of each of two rows.
+    /// Lanes 0–3 from `a` (a chunk of the first row, or of an input), 4–7
+    /// from `b` (the second row's, or the same input's again).
     #[inline(always)]
-    const fn rows(a: [f32; LANES], b: [f32; LANES]) -> Self {
+    const fn new(a: [f32; LANES], b: [f32; LANES]) -> Self {
         #[cfg(target_feature = "avx")]
         let p = Pair(wide::f32x8::new([
             a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3],
@@ -233,10 +234,10 @@ fn dot_pairs<const P: usize, const S: usize>(
     for k in 0..m {
         let mut wv = [Pair::ZERO; P];
         for (v, r) in wv.iter_mut().zip(&rows) {
-            *v = Pair::rows(r[0].0[k], r[1].0[k]);
+            *v = Pair::new(r[0].0[k], r[1].0[k]);
         }
         for (a, x) in acc.iter_mut().zip(&inputs) {
-            let xv = Pair::rows(x.0[k], x.0[k]);
+            let xv = Pair::new(x.0[k], x.0[k]);
             for (a, &w) in a.iter_mut().zip(&wv) {
                 a.add_mul(w, xv);
             }

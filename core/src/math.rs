@@ -80,7 +80,9 @@ pub fn exp(x: f32) -> f32 {
 pub const VECTOR_EXP: bool = cfg!(all(not(target_arch = "arm"), not(feature = "fast-math")));
 
 /// `v[k] = exp(v[k])` for every k, with exactly the bits of [`exp`]. On
-/// hosts ([`VECTOR_EXP`]) eight at a time with [`exp8`].
+/// hosts ([`VECTOR_EXP`]) eight at a time with [`exp8`], the last few
+/// padded to eight (one or two go through the scalar function, which is
+/// quicker for so few).
 #[inline]
 pub fn exp_in_place(v: &mut [f32]) {
     if !VECTOR_EXP {
@@ -94,7 +96,6 @@ pub fn exp_in_place(v: &mut [f32]) {
         *c = exp8(*c);
     }
     if rest.len() <= 2 {
-        // One or two: the scalar function is quicker than a vector of eight.
         for x in rest {
             *x = exp(*x);
         }
