@@ -9,8 +9,8 @@
 //!
 //! 1. **Samples** (parallel over samples): the batch is cut into fixed
 //!    chunks of samples; whichever thread claims a chunk runs
-//!    [`tinytrain::forward_backward_batch`] on its samples, four at a time
-//!    (each weight loaded once for the four), each sample in its own
+//!    [`tinytrain::forward_backward_batch`] on its samples, eight or four at
+//!    a time (each weight loaded once for the group), each sample in its own
 //!    scratch buffer, which is kept for part 2, and stamps the chunk written.
 //! 2. **Rows** (parallel over weight rows): the output rows of all layers are
 //!    cut into fixed chunks of about equal work; whichever thread claims a
@@ -803,11 +803,12 @@ pub fn threads_for<N: Model>(threads: usize, batch: usize) -> usize {
 /// little for the others to wait on. Which wins depends on the work per
 /// thread, in units of [`MIN_WORK_PER_THREAD`] samples × parameters: below
 /// 8, 2 samples chunks and 1 rows chunk per thread (W2 on 2 threads: 4 and
-/// 2); below 32, 4 and 4; from 32 on, 8 and 8 (W3 on 2 threads: 16 rows chunks, where the
-/// faster of two cores then takes over part of the slower one's share).
-/// Never more than 30 per part, more samples chunks than eights of samples
-/// (so that a chunk's forward passes go eight at a time; W3: 8),
-/// or more rows chunks than units of work (but at least one per thread).
+/// 2); below 32, 4 and 4; from 32 on, 8 and 8 (W3 on 2 threads: 16 rows
+/// chunks, where the faster of two cores then takes over part of the slower
+/// one's share). Never more than 30 per part, more samples chunks than
+/// eights of samples (so that a chunk's forward passes go eight at a time;
+/// W3: 8 samples chunks), or more rows chunks than units of work (but at
+/// least one per thread).
 /// Any plan gives the same bits.
 pub fn chunk_plan<N: Model>(workers: usize, batch: usize) -> (usize, usize) {
     let workers = workers.max(1);
