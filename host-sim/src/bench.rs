@@ -11,7 +11,7 @@ use tinytrain::{init_seeded, Error, Init, Model, Mse, Rng, Sgd, SgdConfig, Softm
 
 use crate::nets::{Digits, LossKind, Mnist, Xor};
 use crate::parallel::{threads_for, Order, ParallelTrainer, TrainSet};
-use crate::{data, peak};
+use crate::{data, latency, peak, Pacing};
 
 /// The W1 initial weights (WORKLOADS.md): W1 8×2, b1, W2 1×8, b2.
 pub const XOR_INIT: [f32; 33] = [
@@ -60,6 +60,9 @@ pub struct Row {
     /// Threads the workload's steps actually ran on ([`threads_for`]): fewer
     /// when a step is too small to share.
     pub threads_used: usize,
+    /// Of the steps that had a team of threads, the percentage that the
+    /// pacing ran on the leader alone ([`Pacing`]), over all rounds.
+    pub percent_steps_alone: f64,
     /// Median training samples per second.
     pub samples_per_s: f64,
     /// Smallest and largest over the rounds.
@@ -93,6 +96,13 @@ pub struct Report {
     pub peak_kernel: String,
     /// Peak GFLOP/s per thread count (measured, or given on the command line).
     pub peak_gflops: Vec<(usize, f64)>,
+    /// How the trainers chose between their team and the leader alone:
+    /// `adaptive` or `team`.
+    pub pacing: String,
+    /// Per round, the round trip of a cache line between two threads in
+    /// nanoseconds ([`latency::round_trip_ns`]), measured just before the
+    /// round's runs on more than one thread (empty without them).
+    pub round_trip_ns: Vec<f64>,
     /// One row per workload and thread count.
     pub rows: Vec<Row>,
 }
@@ -118,8 +128,18 @@ fn load_flat<N: Model>(net: &mut N, values: &[f32]) {
     }
 }
 
+/// What one run measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    /// Training samples per second.
+    pub rate: f64,
+    /// [`ParallelTrainer::steps_alone`] at the end: (steps alone, steps
+    /// with a team).
+    pub alone: (u64, u64),
+}
+
 /// W1: 10,000 (or `epochs`) full-batch epochs from the fixed weights.
-pub fn w1(threads: usize, epochs: u32) -> Result<f64, Error> {
+pub fn w1(threads: usize, epochs: u32, pacing: Pacing) -> Result<Run, Error> {
     let x = data::xor().train;
     let set: TrainSet<2, 1> = x
         .to_train_set(LossKind::Mse)
@@ -128,6 +148,7 @@ pub fn w1(threads: usize, epochs: u32) -> Result<f64, Error> {
     load_flat(&mut *net, &XOR_INIT);
     let sgd = Sgd::new(SgdConfig::new(0.5))?;
     let mut t = ParallelTrainer::new(net, Mse, sgd, threads)?;
+    t.set_pacing(pacing);
     let start = Instant::now();
     t.train(
         &set,
@@ -138,15 +159,24 @@ pub fn w1(threads: usize, epochs: u32) -> Result<f64, Error> {
         |_| {},
         |_| ControlFlow::Continue(()),
     )?;
-    Ok(4.0 * f64::from(epochs) / start.elapsed().as_secs_f64())
+    Ok(Run {
+        rate: 4.0 * f64::from(epochs) / start.elapsed().as_secs_f64(),
+        alone: t.steps_alone(),
+    })
 }
 
 /// W2: digits 64-32-10, B = 32, lr 0.05; samples/s from the median epoch time.
-pub fn w2(set: &TrainSet<64, 10>, threads: usize, epochs: u32) -> Result<f64, Error> {
+pub fn w2(
+    set: &TrainSet<64, 10>,
+    threads: usize,
+    epochs: u32,
+    pacing: Pacing,
+) -> Result<Run, Error> {
     let mut net = tinytrain::host::boxed::<Digits>();
     init_seeded(&mut *net, Init::PyTorchDefault, 1);
     let sgd = Sgd::new(SgdConfig::new(0.05))?;
     let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)?;
+    t.set_pacing(pacing);
     let mut times = Vec::new();
     let mut last = Instant::now();
     t.train(
@@ -164,17 +194,21 @@ pub fn w2(set: &TrainSet<64, 10>, threads: usize, epochs: u32) -> Result<f64, Er
         },
     )?;
     let used = (set.len() / 32 * 32) as f64;
-    Ok(used / median(&mut times))
+    Ok(Run {
+        rate: used / median(&mut times),
+        alone: t.steps_alone(),
+    })
 }
 
 /// W3: 784-128-64-10, B = 64, lr 0.01; one epoch after 20 warm-up steps.
-pub fn w3(set: &TrainSet<784, 10>, threads: usize) -> Result<f64, Error> {
+pub fn w3(set: &TrainSet<784, 10>, threads: usize, pacing: Pacing) -> Result<Run, Error> {
     let mut net = tinytrain::host::boxed::<Mnist>();
     init_seeded(&mut *net, Init::PyTorchDefault, 3);
     let sgd = Sgd::new(SgdConfig::new(0.01))?;
     let mut t = ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)?;
+    t.set_pacing(pacing);
     let mut rng = Rng::seed(4);
-    let mut epoch = |data: &TrainSet<784, 10>| {
+    let mut epoch = |t: &mut ParallelTrainer<Mnist, SoftmaxCrossEntropy>, data| {
         t.train(
             data,
             64,
@@ -187,13 +221,20 @@ pub fn w3(set: &TrainSet<784, 10>, threads: usize) -> Result<f64, Error> {
     };
     // 20 warm-up steps (fewer if the set is smaller).
     let w = set.len().min(20 * 64);
-    epoch(&TrainSet {
+    let warm = TrainSet {
         x: set.x[..w].to_vec(),
         t: set.t[..w].to_vec(),
-    })?;
+    };
+    epoch(&mut t, &warm)?;
+    let before = t.steps_alone();
     let start = Instant::now();
-    epoch(set)?;
-    Ok((set.len() / 64 * 64) as f64 / start.elapsed().as_secs_f64())
+    epoch(&mut t, set)?;
+    let rate = (set.len() / 64 * 64) as f64 / start.elapsed().as_secs_f64();
+    let after = t.steps_alone();
+    Ok(Run {
+        rate,
+        alone: (after.0 - before.0, after.1 - before.1),
+    })
 }
 
 /// Runs `run` (which returns a rate) on `copies` threads started together;
@@ -242,12 +283,14 @@ fn flop_per_sample<N: Model>() -> f64 {
 }
 
 /// Runs every workload at every thread count in `threads` (which should
-/// start with 1: speedups are against it). `peak` gives GFLOP/s per thread
-/// count if known; otherwise it is measured. `progress` is told what runs.
+/// start with 1: speedups are against it), the trainers paced by `pacing`.
+/// `peak` gives GFLOP/s per thread count if known; otherwise it is
+/// measured. `progress` is told what runs.
 pub fn run(
     threads: &[usize],
     cfg: BenchConfig,
     peak_given: Option<f64>,
+    pacing: Pacing,
     mut progress: impl FnMut(&str),
 ) -> Result<Report, Error> {
     let digits = data::digits()
@@ -261,16 +304,21 @@ pub fn run(
         .unwrap_or_else(|e| unreachable!("W3 data fits W3: {e}"));
     let names = ["W1", "W2", "W3"];
     // samples[w][t][round]
-    let mut samples = vec![vec![Vec::new(); threads.len()]; names.len()];
+    let mut samples: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); threads.len()]; names.len()];
+    let mut round_trip_ns = Vec::new();
     // alone[w][t][round]: total rate of `t` independent 1-thread runs over
     // the rate of one run just before.
     let mut alone: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); threads.len()]; names.len()];
     for round in 0..cfg.rounds.max(1) {
         for (ti, &t) in threads.iter().enumerate() {
+            if t > 1 && round_trip_ns.len() == round {
+                progress(&format!("round {}: core-to-core round trip", round + 1));
+                round_trip_ns.push(latency::round_trip_ns(20_000, 5));
+            }
             progress(&format!("round {}: {t} thread(s)", round + 1));
-            samples[0][ti].push(w1(t, cfg.w1_epochs)?);
-            samples[1][ti].push(w2(&digits, t, cfg.w2_epochs)?);
-            samples[2][ti].push(w3(&mnist, t)?);
+            samples[0][ti].push(w1(t, cfg.w1_epochs, pacing)?);
+            samples[1][ti].push(w2(&digits, t, cfg.w2_epochs, pacing)?);
+            samples[2][ti].push(w3(&mnist, t, pacing)?);
         }
     }
     // The machine's ceiling, in rounds of their own after the main ones (so
@@ -283,12 +331,13 @@ pub fn run(
                 "ceiling round {}: {t} independent 1-thread runs at once",
                 round + 1
             ));
-            let one = w1(1, cfg.w1_epochs)?;
-            alone[0][ti].push(at_once(t, || w1(1, cfg.w1_epochs))? / one);
-            let one = w2(&digits, 1, cfg.w2_epochs)?;
-            alone[1][ti].push(at_once(t, || w2(&digits, 1, cfg.w2_epochs))? / one);
-            let one = w3(&mnist, 1)?;
-            alone[2][ti].push(at_once(t, || w3(&mnist, 1))? / one);
+            let one = Pacing::Team;
+            let w1 = || w1(1, cfg.w1_epochs, one).map(|r| r.rate);
+            let w2 = || w2(&digits, 1, cfg.w2_epochs, one).map(|r| r.rate);
+            let w3 = || w3(&mnist, 1, one).map(|r| r.rate);
+            alone[0][ti].push(at_once(t, w1)? / w1()?);
+            alone[1][ti].push(at_once(t, w2)? / w2()?);
+            alone[2][ti].push(at_once(t, w3)? / w3()?);
         }
     }
     progress("measuring the FMA peak");
@@ -315,8 +364,15 @@ pub fn run(
     for (w, name) in names.iter().enumerate() {
         let base = &samples[w][0];
         for (ti, &t) in threads.iter().enumerate() {
-            let runs = &samples[w][ti];
-            let mut ratios: Vec<f64> = runs.iter().zip(base).map(|(a, b)| a / b).collect();
+            let runs: Vec<f64> = samples[w][ti].iter().map(|r| r.rate).collect();
+            let mut ratios: Vec<f64> = samples[w][ti]
+                .iter()
+                .zip(base)
+                .map(|(a, b)| a.rate / b.rate)
+                .collect();
+            let (steps_alone, steps_shared) = samples[w][ti]
+                .iter()
+                .fold((0, 0), |(a, s), r| (a + r.alone.0, s + r.alone.1));
             let speedup = median(&mut ratios);
             let independent_speedup = if t > 1 {
                 median(&mut alone[w][ti])
@@ -330,6 +386,7 @@ pub fn run(
                 workload: (*name).to_string(),
                 threads: t,
                 threads_used: used(w, t),
+                percent_steps_alone: 100.0 * steps_alone as f64 / steps_shared.max(1) as f64,
                 samples_per_s: sps,
                 min_samples_per_s: sorted[0],
                 max_samples_per_s: sorted[sorted.len() - 1],
@@ -346,6 +403,12 @@ pub fn run(
         available_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         peak_kernel: peak::kernel_name().to_string(),
         peak_gflops,
+        pacing: match pacing {
+            Pacing::Adaptive => "adaptive".into(),
+            Pacing::Team => "team".into(),
+            Pacing::Alternate(n) => format!("alternate {n}"),
+        },
+        round_trip_ns,
         rows,
     })
 }
@@ -368,10 +431,12 @@ pub fn table(r: &Report) -> String {
          |---|---|---|---|---|---|---|---|\n",
     );
     for row in &r.rows {
-        let threads = if row.threads_used == row.threads {
-            row.threads.to_string()
-        } else {
+        let threads = if row.threads_used != row.threads {
             format!("{} (ran on {})", row.threads, row.threads_used)
+        } else if row.percent_steps_alone > 0.0 {
+            format!("{} (alone {:.0} %)", row.threads, row.percent_steps_alone)
+        } else {
+            row.threads.to_string()
         };
         s += &format!(
             "| {} | {} | {} | {}..{} | {:.2}x | {:.0} % | {:.2}x | {:.2} % |\n",
@@ -389,6 +454,21 @@ pub fn table(r: &Report) -> String {
     if r.rows.iter().any(|row| row.threads_used < row.threads) {
         s += "\n\"(ran on N)\": a step of that workload is too small to share between \
               threads, so the trainer used N; the figures are what that run did.\n";
+    }
+    if r.rows.iter().any(|row| row.percent_steps_alone > 0.0) {
+        s += "\n\"(alone P %)\": P % of the steps ran on the trainer's leading thread \
+              alone: its timed tries of that way, and stretches where that way was the \
+              faster one (see --fixed-team); the figures are what that run did.\n";
+    }
+    if !r.round_trip_ns.is_empty() {
+        s += &format!(
+            "\nCore-to-core round trip of a cache line, before each round's threaded runs: {} ns\n",
+            r.round_trip_ns
+                .iter()
+                .map(|ns| format!("{ns:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     s += "\n\"independent runs\": as many separate 1-thread runs of the workload as \
           threads, at the same time, against 1 thread (median over rounds): the speedup \

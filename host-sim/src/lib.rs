@@ -7,10 +7,13 @@
 pub mod bench;
 pub mod data;
 pub mod exchange;
+pub mod latency;
 pub mod nets;
+mod pace;
 pub mod parallel;
 pub mod peak;
 pub mod plot;
 mod sync;
 
+pub use pace::Pacing;
 pub use parallel::{EpochEnd, Order, ParallelTrainer, TrainSet};

@@ -13,7 +13,7 @@ use tinytrain::{evaluate, init_seeded, Loss, Model, Network, Rng, Sgd, SgdConfig
 use tinytrain_sim::data::{self, Labels, Split, Task};
 use tinytrain_sim::nets::{self, LossKind, NetInfo};
 use tinytrain_sim::plot::{self, Curves};
-use tinytrain_sim::{bench, exchange, with_net, Order, ParallelTrainer, TrainSet};
+use tinytrain_sim::{bench, exchange, with_net, Order, Pacing, ParallelTrainer, TrainSet};
 
 /// `println!` that ends the program quietly when stdout is closed (as in
 /// `tinytrain-sim ... | head`) instead of panicking.
@@ -161,6 +161,11 @@ struct TrainArgs {
     /// and copying the other threads' new weights.
     #[arg(long)]
     profile: bool,
+    /// Run every step on all the threads. By default the trainer times its
+    /// steps and runs them on one thread while that is faster (on a machine
+    /// whose cores hand data to each other slowly); the weights are the same.
+    #[arg(long)]
+    fixed_team: bool,
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +221,10 @@ struct BenchArgs {
     /// Also draw the speedups as a chart: FILE.svg, or FILE.png (by extension).
     #[arg(long, value_name = "FILE.svg|FILE.png")]
     svg: Option<PathBuf>,
+    /// Run every step on all the threads, without the timing that runs steps
+    /// on one thread while that is faster: the speedups of the threads alone.
+    #[arg(long)]
+    fixed_team: bool,
 }
 
 fn cores() -> usize {
@@ -515,6 +524,9 @@ where
     let mut scratch = N::SCRATCH;
     let mut trainer = ParallelTrainer::new(net, L::default(), sgd, threads)?;
     trainer.set_profiling(a.profile);
+    if a.fixed_team {
+        trainer.set_pacing(Pacing::Team);
+    }
     let mut rng = Rng::seed(a.seed ^ 0x5eed);
     let loss = L::default();
     let mut eval_time = Duration::ZERO;
@@ -584,8 +596,17 @@ where
         metrics(classify, &last_train),
         metrics(classify, &last_test)
     );
+    let (alone, shared) = trainer.steps_alone();
+    let alone = if alone > 0 {
+        format!(
+            " ({:.1} % of the steps on one, timed against the team: see --fixed-team)",
+            100.0 * alone as f64 / shared as f64
+        )
+    } else {
+        String::new()
+    };
     say!(
-        "{} epochs in {:.2} s wall ({:.2} s training): {} samples/s with {} thread(s)",
+        "{} epochs in {:.2} s wall ({:.2} s training): {} samples/s with {} thread(s){alone}",
         trainer.epochs_done(),
         wall.as_secs_f64(),
         train_time,
@@ -771,8 +792,15 @@ fn run_bench(a: &BenchArgs) -> Result<()> {
     if let Some(r) = a.rounds {
         cfg.rounds = r.max(1);
     }
-    let report = bench::run(&threads, cfg, a.peak_gflops, |s| eprintln!("bench: {s}"))
-        .map_err(|e| anyhow!("bench: training failed: {e}"))?;
+    let pacing = if a.fixed_team {
+        Pacing::Team
+    } else {
+        Pacing::Adaptive
+    };
+    let report = bench::run(&threads, cfg, a.peak_gflops, pacing, |s| {
+        eprintln!("bench: {s}")
+    })
+    .map_err(|e| anyhow!("bench: training failed: {e}"))?;
     say!("{}", bench::table(&report));
     if let Some(p) = &a.json {
         let json = serde_json::to_string_pretty(&report)?;

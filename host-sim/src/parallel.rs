@@ -50,7 +50,9 @@
 //! between phases on a spinning signal; chunks are claimed dynamically, so a
 //! descheduled worker does not stall a phase it has not joined (see `sync`).
 //! A step with little work runs on fewer threads ([`ParallelTrainer::threads_for`])
-//! and is cut into fewer chunks ([`chunk_plan`]).
+//! and is cut into fewer chunks ([`chunk_plan`]). Steps that the threads
+//! would make slower (cores that hand each other data slowly) run on the
+//! leader alone, in the same chunks: see [`Pacing`].
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -65,6 +67,7 @@ use tinytrain::{
     Rng, Sgd, Target, Velocity,
 };
 
+use crate::pace::{Pacer, Pacing};
 use crate::sync::{ExitOnDrop, FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS};
 
 /// A step gets at most one thread per this many (samples × parameters):
@@ -723,7 +726,7 @@ where
         let _guard = FailOnUnwind(&self.signal);
         let mut seen = 0;
         loop {
-            let (g, job) = self.signal.wait_job(seen);
+            let (g, job) = self.signal.wait_job(seen, me);
             seen = g;
             if job == Job::Exit {
                 return;
@@ -732,15 +735,21 @@ where
         }
     }
 
-    /// Leader: runs one phase with the workers and waits for it.
-    fn phase(&self, job: Job) -> Result<(), Error> {
-        self.phase_with(job, |_| ())
+    /// Leader: runs one phase with the first `team` threads and waits for it.
+    fn phase(&self, job: Job, team: usize) -> Result<(), Error> {
+        self.phase_with(job, team, |_| ())
     }
 
-    /// Leader: runs one phase with the workers, then `meanwhile(generation)`
-    /// (while they may still finish their chunks), then waits for the phase.
-    fn phase_with<T>(&self, job: Job, meanwhile: impl FnOnce(u64) -> T) -> Result<T, Error> {
-        let g = self.signal.publish(job, self.parts(job));
+    /// Leader: runs one phase with the first `team` threads (itself
+    /// included), then `meanwhile(generation)` (while they may still finish
+    /// their chunks), then waits for the phase.
+    fn phase_with<T>(
+        &self,
+        job: Job,
+        team: usize,
+        meanwhile: impl FnOnce(u64) -> T,
+    ) -> Result<T, Error> {
+        let g = self.signal.publish(job, self.parts(job), team);
         self.work(0, g, job);
         let t = meanwhile(g);
         if self.wait_done() {
@@ -902,6 +911,8 @@ pub struct ParallelTrainer<N: Model, L> {
     threads: usize,
     /// Totals since profiling was switched on: steps, step time, per thread.
     profiling: Option<(u64, Duration, Vec<ThreadTimes>)>,
+    /// Team or leader alone, step by step.
+    pacer: Pacer,
 }
 
 /// What an epoch callback sees.
@@ -934,7 +945,22 @@ where
             epoch: 0,
             threads,
             profiling: None,
+            pacer: Pacer::new(Pacing::Adaptive),
         })
+    }
+
+    /// How steps choose between the thread team and the leader alone
+    /// (default [`Pacing::Adaptive`]); resets the counts of
+    /// [`ParallelTrainer::steps_alone`].
+    pub fn set_pacing(&mut self, pacing: Pacing) {
+        self.pacer = Pacer::new(pacing);
+    }
+
+    /// (Steps that ran on the leader alone although the step had a team,
+    /// steps with a team) since the trainer was made or its pacing set. A
+    /// step too small to share ([`threads_for`] is 1) counts in neither.
+    pub fn steps_alone(&self) -> (u64, u64) {
+        self.pacer.counts()
     }
 
     /// Switches timing of the steps' parts on (from zero) or off; costs a
@@ -1116,6 +1142,7 @@ where
         let velocity = self.velocity.as_deref_mut();
         let sgd = &mut self.sgd;
         let epoch = &mut self.epoch;
+        let pacer = &mut self.pacer;
         let result = thread::scope(|scope| {
             for me in 1..workers {
                 let shared = &shared;
@@ -1141,9 +1168,16 @@ where
                     let mut stats = EpochStats::default();
                     for b in 0..n / batch {
                         shared.start.store(b * batch, Ordering::Relaxed);
-                        timed(profiling, &mut step_time, || {
-                            step(&shared, &mut lead, sgd, &mut stats)
-                        })?;
+                        let team = if pacer.solo() { 1 } else { workers };
+                        let t = (profiling || workers > 1).then(Instant::now);
+                        step(&shared, &mut lead, sgd, &mut stats, team)?;
+                        if let Some(t) = t {
+                            let time = t.elapsed();
+                            step_time += time;
+                            if workers > 1 {
+                                pacer.record(time);
+                            }
+                        }
                         steps += 1;
                         on_batch(batch);
                     }
@@ -1183,6 +1217,7 @@ fn step<N, L, const I: usize, const O: usize>(
     lead: &mut Lead,
     sgd: &Sgd,
     stats: &mut EpochStats,
+    team: usize,
 ) -> Result<(), Error>
 where
     N: Network<I, O>,
@@ -1195,7 +1230,7 @@ where
     // Per-sample results in sample order, read while the other threads finish
     // their rows (nothing is committed before they are checked): the first
     // error wins, as in the core.
-    let batch_stats = shared.phase_with(Job::Step, |g| {
+    let batch_stats = shared.phase_with(Job::Step, team, |g| {
         let mut batch_stats = *stats;
         for (k, slot) in shared.slots.iter().enumerate() {
             if !shared.wait_samples(k, g) {
@@ -1245,7 +1280,7 @@ where
         // Passes 2 and 3 with the rule that the norm gave.
         shared.set_rule(Some(rule));
         shared.attempt.fetch_add(1, Ordering::Relaxed);
-        shared.phase(Job::Update)?;
+        shared.phase(Job::Update, team)?;
     }
     lead.speculate = sgd.config().clip_norm.is_none() || rule.scale == 1.0;
     let mut finite = if speculated {

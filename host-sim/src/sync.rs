@@ -11,8 +11,11 @@
 //! thread has claimed and not finished: a worker that the OS has descheduled
 //! (the machine may be shared) never holds up a phase it has not joined.
 //! Workers spin briefly on the word and only then sleep on a condition
-//! variable; the leader wakes sleepers only when there are any. Which thread
-//! runs which chunk does not change any result (see `parallel`).
+//! variable; the leader wakes sleepers only when there are any. A phase may
+//! be published for only the first threads of the team (the leader alone,
+//! when the threads cost more than they give: see `parallel`'s pacing);
+//! the others then let it pass, and, once asleep, are not woken for it.
+//! Which thread runs which chunk does not change any result (see `parallel`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -60,9 +63,23 @@ pub(crate) const MAX_CHUNKS: usize = 30;
 /// Parts of a phase: every chunk of part 0 is claimed before any of part 1.
 pub(crate) const PARTS: usize = 2;
 
-/// The job word: generation (32 bits) | job (2 bits).
-fn pack(generation: u64, job: Job) -> u64 {
-    (generation << 32) | (job.code() << 30)
+/// Most threads a phase may be published for (the team field's width).
+const MAX_TEAM: usize = (1 << 30) - 1;
+
+/// The job word: generation (32 bits) | job (2 bits) | team (30 bits: the
+/// threads, the leader first, that take part in the phase).
+fn pack(generation: u64, job: Job, team: usize) -> u64 {
+    (generation << 32) | (job.code() << 30) | team.min(MAX_TEAM) as u64
+}
+
+fn team(state: u64) -> usize {
+    (state & MAX_TEAM as u64) as usize
+}
+
+/// Whether thread `me` takes part in the phase of `state` (every thread
+/// takes part in leaving).
+fn joins(state: u64, me: usize) -> bool {
+    me < team(state) || job(state) == Job::Exit
 }
 
 fn generation(state: u64) -> u64 {
@@ -139,21 +156,25 @@ impl Signal {
     }
 
     /// Leader: starts `job` of `parts[0]` chunks, numbered from 0, then
-    /// `parts[1]` more (each ≤ [`MAX_CHUNKS`]); returns its generation for
-    /// [`Signal::claim`]. In each part, thread `t` of `n` first gets
-    /// `total·t/n .. total·(t+1)/n` of its chunks, the same every step, so
-    /// that the chunks' buffers stay in its cache.
-    pub(crate) fn publish(&self, job: Job, parts: [usize; PARTS]) -> u64 {
+    /// `parts[1]` more (each ≤ [`MAX_CHUNKS`]), for the first `team` threads
+    /// (at least the leader, at most all); returns its generation for
+    /// [`Signal::claim`]. In each part, thread `t` of the `n` in the team
+    /// first gets `total·t/n .. total·(t+1)/n` of its chunks, the same every
+    /// step, so that the chunks' buffers stay in its cache; a thread outside
+    /// the team gets none.
+    pub(crate) fn publish(&self, job: Job, parts: [usize; PARTS], team: usize) -> u64 {
         let g = (generation(self.state.load(Ordering::Relaxed)) + 1) & 0xffff_ffff;
+        let team = team.clamp(1, self.done.len());
         let mut first = 0;
         for (words, total) in self.shares.iter().zip(parts) {
             let total = total.min(MAX_CHUNKS);
-            let n = words.len();
             for (t, word) in words.iter().enumerate() {
-                word.store(
-                    pack_share(g, first + total * t / n, first + total * (t + 1) / n),
-                    Ordering::Relaxed,
-                );
+                let (lo, hi) = if t < team {
+                    (first + total * t / team, first + total * (t + 1) / team)
+                } else {
+                    (first, first)
+                };
+                word.store(pack_share(g, lo, hi), Ordering::Relaxed);
             }
             first += total;
         }
@@ -161,8 +182,11 @@ impl Signal {
         // Release: a thread that sees the generation sees the claim words.
         // SeqCst pairs with the worker's SeqCst `sleepers` increment: either
         // the worker sees the new generation or we see it asleep.
-        self.state.store(pack(g, job), Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
+        let state = pack(g, job, team);
+        self.state.store(state, Ordering::SeqCst);
+        // A sleeper outside the team sleeps on: waking it would cost the
+        // leader a system call for nothing.
+        if (team > 1 || job == Job::Exit) && self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
             self.wake.notify_all();
         }
@@ -224,11 +248,13 @@ impl Signal {
         }
     }
 
-    /// Worker: waits for a generation other than `seen`; returns it and its job.
-    pub(crate) fn wait_job(&self, seen: u64) -> (u64, Job) {
+    /// Worker `me`: waits for a generation other than `seen` that it takes
+    /// part in (phases for a smaller team pass by); returns it and its job.
+    pub(crate) fn wait_job(&self, seen: u64, me: usize) -> (u64, Job) {
+        let wanted = |s: u64| generation(s) != seen && joins(s, me);
         for _ in 0..SPIN_BEFORE_SLEEP {
             let s = self.state.load(Ordering::Acquire);
-            if generation(s) != seen {
+            if wanted(s) {
                 return (generation(s), job(s));
             }
             std::hint::spin_loop();
@@ -236,7 +262,7 @@ impl Signal {
         let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         let mut s = self.state.load(Ordering::SeqCst);
-        while generation(s) == seen {
+        while !wanted(s) {
             guard = self
                 .wake
                 .wait(guard)
@@ -285,7 +311,7 @@ impl Drop for ExitOnDrop<'_> {
         if thread::panicking() {
             self.0.failed.store(true, Ordering::Relaxed);
         }
-        self.0.publish(Job::Exit, [0, 0]);
+        self.0.publish(Job::Exit, [0, 0], usize::MAX);
     }
 }
 
@@ -306,16 +332,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_chunk_runs_exactly_once() {
+    fn every_chunk_runs_exactly_once_and_only_on_the_team() {
         let signal = Signal::new(4);
         let runs: Vec<AtomicUsize> = (0..7).map(|_| AtomicUsize::new(0)).collect();
+        // The thread that ran each chunk last.
+        let by: Vec<AtomicUsize> = (0..7).map(|_| AtomicUsize::new(0)).collect();
         thread::scope(|s| {
             for me in 1..4 {
-                let (signal, runs) = (&signal, &runs);
+                let (signal, runs, by) = (&signal, &runs, &by);
                 s.spawn(move || {
                     let mut seen = 0;
                     loop {
-                        let (g, job) = signal.wait_job(seen);
+                        let (g, job) = signal.wait_job(seen, me);
                         seen = g;
                         if job == Job::Exit {
                             break;
@@ -323,31 +351,41 @@ mod tests {
                         let mut mine = 0;
                         while let Some(c) = signal.claim(g, me) {
                             runs[c].fetch_add(1, Ordering::Relaxed);
+                            by[c].store(me, Ordering::Relaxed);
                             mine += 1;
                         }
                         signal.finish(me, mine);
                     }
                 });
             }
-            for round in 0..1000 {
+            for round in 0..3000 {
                 let (job, parts) = if round % 2 == 0 {
                     (Job::Step, [3, runs.len() - 3])
                 } else {
                     (Job::Update, [0, runs.len()])
                 };
-                let g = signal.publish(job, parts);
+                // The whole team, the leader alone, half the team.
+                let team = [4, 1, 2][round / 100 % 3];
+                let g = signal.publish(job, parts, team);
+                if round % 300 == 150 {
+                    // Long enough for the workers outside the team to sleep:
+                    // the next phases must wake them (or run without them).
+                    thread::sleep(std::time::Duration::from_millis(5));
+                }
                 let mut mine = 0;
                 while let Some(c) = signal.claim(g, 0) {
                     runs[c].fetch_add(1, Ordering::Relaxed);
+                    by[c].store(0, Ordering::Relaxed);
                     mine += 1;
                 }
                 signal.finish(0, mine);
                 assert!(signal.wait_done());
-                for r in &runs {
-                    assert_eq!(r.load(Ordering::Relaxed), round + 1);
+                for (c, (r, b)) in runs.iter().zip(&by).enumerate() {
+                    assert_eq!(r.load(Ordering::Relaxed), round + 1, "chunk {c}");
+                    assert!(b.load(Ordering::Relaxed) < team, "chunk {c}, team {team}");
                 }
             }
-            signal.publish(Job::Exit, [0, 0]);
+            signal.publish(Job::Exit, [0, 0], usize::MAX);
         });
     }
 }

@@ -459,26 +459,22 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 }
 
+/// `bench --quick` at 1 and 2 threads with `extra` arguments, its JSON
+/// written into `dir`: the table it prints and the JSON.
+fn quick_bench(dir: &Path, extra: &[&str]) -> (String, serde_json::Value) {
+    let json = dir.join("bench.json");
+    let args = ["bench", "--quick", "--threads", "2", "--peak-gflops", "100"];
+    let out = ok(&[&args[..], &["--json", s(&json)], extra].concat());
+    let v = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (out, v)
+}
+
 #[test]
 fn bench_writes_well_formed_json_and_svg() {
     let dir = temp_dir("bench");
-    let json = dir.join("bench.json");
     let svg = dir.join("bench.svg");
-    let out = ok(&[
-        "bench",
-        "--quick",
-        "--threads",
-        "2",
-        "--peak-gflops",
-        "100",
-        "--json",
-        s(&json),
-        "--svg",
-        s(&svg),
-    ]);
-    assert!(out.contains("| W3 | 2 |"), "{out}");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (out, v) = quick_bench(&dir, &["--svg", s(&svg)]);
+    assert!(out.contains("| W3 | 2"), "{out}");
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 6, "W1..W3 at 1 and 2 threads");
     for (row, (w, t)) in rows.iter().zip([
@@ -511,9 +507,39 @@ fn bench_writes_well_formed_json_and_svg() {
         assert!(row["percent_of_peak"].as_f64().unwrap() > 0.0);
     }
     assert_eq!(v["peak_gflops"][1][1], 200.0);
+    assert_eq!(v["pacing"], "adaptive");
+    let trips = v["round_trip_ns"].as_array().unwrap();
+    assert_eq!(
+        trips.len(),
+        1,
+        "one round, measured before its 2-thread runs"
+    );
+    assert!(trips[0].as_f64().unwrap() > 0.0);
+    for row in rows {
+        let alone = row["percent_steps_alone"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&alone), "{alone}");
+    }
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
     let e = fails(&["bench", "--quick", "--threads", "0"]);
     assert!(e.contains("threads"), "{e}");
+}
+
+#[test]
+fn fixed_team_trains_the_same_weights_and_bench_reports_it() {
+    let dir = temp_dir("fixed-team");
+    let (a, b) = (dir.join("a.bin"), dir.join("b.bin"));
+    let common = ["train", "--epochs", "40", "--threads", "2", "--save"];
+    let paced = ok(&[&common[..], &[s(&a)]].concat());
+    let fixed = ok(&[&common[..], &[s(&b), "--fixed-team"]].concat());
+    assert!(!fixed.contains("on one"), "{fixed}");
+    // 40 epochs of W2 are about 20 ms: the pacing tries one thread at least once.
+    assert!(paced.contains("of the steps on one"), "{paced}");
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let (_, v) = quick_bench(&dir, &["--fixed-team"]);
+    assert_eq!(v["pacing"], "team");
+    for row in v["rows"].as_array().unwrap() {
+        assert_eq!(row["percent_steps_alone"], 0.0);
+    }
 }
 
 #[test]

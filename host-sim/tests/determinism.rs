@@ -9,7 +9,7 @@ use tinytrain::{
 };
 use tinytrain_sim::nets::{Digits, LossKind};
 use tinytrain_sim::parallel::chunk_plan;
-use tinytrain_sim::{data, Order, ParallelTrainer, TrainSet};
+use tinytrain_sim::{data, Order, Pacing, ParallelTrainer, TrainSet};
 
 fn bits<N: Model>(net: &N) -> Vec<u32> {
     (0..N::LAYERS)
@@ -78,9 +78,18 @@ fn with_threads(
 ) -> (Vec<u32>, Vec<EpochStats>) {
     let sgd = Sgd::new(cfg).unwrap();
     let mut t = ParallelTrainer::new(start(), SoftmaxCrossEntropy, sgd, threads).unwrap();
-    // Profiling (on for odd thread counts) must not change a bit.
+    // Profiling (on for odd thread counts) must not change a bit, nor must
+    // steps that switch between the team and the leader alone.
     let profiling = threads % 2 == 1;
     t.set_profiling(profiling);
+    let alternate = match threads {
+        3 => Some(1),
+        8 => Some(3),
+        _ => None,
+    };
+    if let Some(n) = alternate {
+        t.set_pacing(Pacing::Alternate(n));
+    }
     let mut rng = Rng::seed(99);
     let mut stats = Vec::new();
     t.train(
@@ -97,6 +106,20 @@ fn with_threads(
     )
     .unwrap();
     assert_eq!(t.epochs_done(), epochs);
+    let steps = u64::from(epochs) * (set.len() / batch) as u64;
+    let (alone, shared) = t.steps_alone();
+    if t.threads_for(batch) == 1 {
+        assert_eq!((alone, shared), (0, 0));
+    } else {
+        assert_eq!(shared, steps);
+        if let Some(n) = alternate {
+            // Runs of n steps on the team, then n alone, from the first step.
+            let period = 2 * u64::from(n);
+            let want =
+                steps / period * u64::from(n) + (steps % period).saturating_sub(u64::from(n));
+            assert_eq!(alone, want);
+        }
+    }
     match t.profile() {
         Some(p) => {
             assert!(profiling);
