@@ -7,7 +7,7 @@
 //! CPUs between cores that share a cache and cores that do not. On the
 //! machine the README's figures come from, the round trip of one line
 //! between the two CPUs (which `bench` reports, [`crate::latency`]) switched
-//! between about 110 ns and about 510 ns from one second to the next, and a
+//! between about 100 ns and 400–570 ns from one second to the next, and a
 //! W2 step (about 10 µs on two threads) then took longer on two threads than
 //! on one.
 //!
