@@ -50,7 +50,9 @@
 //! between phases on a spinning signal; chunks are claimed dynamically, so a
 //! descheduled worker does not stall a phase it has not joined (see `sync`).
 //! A step with little work runs on fewer threads ([`ParallelTrainer::threads_for`])
-//! and is cut into fewer chunks ([`chunk_plan`]). Steps that the threads
+//! and is cut into fewer chunks ([`chunk_plan`]); one too small to share at
+//! all (W1: 4 samples × 33 parameters) runs the core's own per-sample path,
+//! whose bits these are. Steps that the threads
 //! would make slower (cores that hand each other data slowly) run on the
 //! leader alone, in the same chunks: see [`Pacing`].
 
@@ -1052,6 +1054,22 @@ where
             return Err(Error::InvalidParam("data set too large"));
         }
         let workers = self.threads_for(batch);
+        if workers == 1 && batch.saturating_mul(N::PARAMS) < MIN_WORK_PER_THREAD {
+            let mut own = Serial::<N>::new(n);
+            for _ in 0..epochs {
+                let stats = self.serial_epoch(&mut own, data, batch, order, rng, &mut on_batch)?;
+                self.epoch += 1;
+                let end = EpochEnd {
+                    epoch: self.epoch,
+                    stats,
+                    net: &*self.net,
+                };
+                if on_epoch(end).is_break() {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let (sample_chunks, chunks) = chunk_plan::<N>(workers, batch);
         let momentum = self.velocity.is_some();
         let chunks: Vec<_> = partition_rows(&*self.net, chunks)
@@ -1207,6 +1225,105 @@ where
             }
         }
         result
+    }
+}
+
+/// What the core's own path needs across the epochs of one `train` call.
+struct Serial<N: Model> {
+    scratch: Box<N::Scratch>,
+    grads: Box<tinytrain::Gradients<N>>,
+    /// This epoch's sample order.
+    order: Vec<u32>,
+}
+
+impl<N: Model> Serial<N> {
+    fn new(samples: usize) -> Self {
+        Serial {
+            scratch: Box::new(N::SCRATCH),
+            grads: Box::new(tinytrain::Gradients::ZERO),
+            order: vec![0; samples],
+        }
+    }
+}
+
+impl<N: Model, L> ParallelTrainer<N, L> {
+    /// One epoch of [`ParallelTrainer::train`] for steps too small for the
+    /// two parts to pay (one thread, under [`MIN_WORK_PER_THREAD`] samples ×
+    /// parameters, like W1's 4 × 33): the core's own per-sample path on
+    /// this thread, `Gradients::accumulate` sample by sample and
+    /// `Sgd::step` per batch, which is what [`tinytrain::Trainer`] runs (the
+    /// same bits, the same statistics, the same errors). When profiling, the
+    /// samples count as `samples` time and the steps as `rows` time.
+    fn serial_epoch<const I: usize, const O: usize>(
+        &mut self,
+        own: &mut Serial<N>,
+        data: &TrainSet<I, O>,
+        batch: usize,
+        order: Order,
+        rng: &mut Rng,
+        on_batch: &mut impl FnMut(usize),
+    ) -> Result<EpochStats, Error>
+    where
+        N: Network<I, O>,
+        L: Loss<O>,
+    {
+        for (i, slot) in own.order.iter_mut().enumerate() {
+            *slot = i as u32;
+        }
+        if order == Order::Shuffled {
+            shuffle(&mut own.order[..], rng);
+        }
+        self.sgd.set_epoch(self.epoch);
+        let mut times = ThreadTimes::default();
+        let (mut steps, mut step_time) = (0u64, Duration::ZERO);
+        let mut stats = EpochStats::default();
+        let mut result = Ok(());
+        for b in own.order.chunks_exact(batch) {
+            let start = self.profiling.is_some().then(Instant::now);
+            for &i in b {
+                let (x, t) = (&data.x[i as usize], &data.t[i as usize]);
+                let l = own
+                    .grads
+                    .accumulate(&*self.net, &mut own.scratch, x, t, &self.loss);
+                match l {
+                    Ok(l) => {
+                        stats.samples += 1;
+                        stats.loss_sum += l;
+                        stats.correct += u32::from(self.loss.correct(N::output(&own.scratch), t));
+                    }
+                    Err(e) => {
+                        own.grads.clear();
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+            let mid = start.map(|_| Instant::now());
+            result = self
+                .sgd
+                .step(&mut *self.net, &mut own.grads, self.velocity.as_deref_mut())
+                .map(|_| ());
+            if let (Some(start), Some(mid)) = (start, mid) {
+                times.samples += mid - start;
+                times.rows += mid.elapsed();
+                step_time += start.elapsed();
+                steps += 1;
+            }
+            if result.is_err() {
+                break;
+            }
+            on_batch(batch);
+        }
+        if let Some((total_steps, total, threads)) = &mut self.profiling {
+            *total_steps += steps;
+            *total += step_time;
+            threads.resize(threads.len().max(1), ThreadTimes::default());
+            threads[0].add(&times);
+        }
+        result.map(|()| stats)
     }
 }
 

@@ -235,14 +235,23 @@ fn a_non_finite_update_leaves_the_model_as_it_was() {
         .expect("digits have an always-blank pixel");
     let mut net = start();
     net.layer_mut(0).unwrap().w[5 * 64 + col] = 3e38;
-    let before = bits(&*net);
     let cfg = SgdConfig {
         weight_decay: 1.0,
         momentum: 0.9,
         ..SgdConfig::new(10.0)
     };
-    // The core refuses the step and leaves the model alone.
-    let mut core_net = net.clone();
+    // Batches of 64 go through the threads' two parts; batches of 4 are too
+    // small to share (4 × 2410 parameters) and take the core's own path.
+    for batch in [64, 4] {
+        refused_alike(&set, &net, cfg, batch);
+    }
+}
+
+/// The core refuses the first step of `net` and leaves it alone; so does
+/// the simulator on 1, 2, 3 and 8 threads, with the same error.
+fn refused_alike(set: &TrainSet<64, 10>, net: &Digits, cfg: SgdConfig, batch: usize) {
+    let before = bits(net);
+    let mut core_net = Box::new(net.clone());
     let mut scratch = <Digits as Model>::SCRATCH;
     let mut grads = Box::new(Gradients::<Digits>::ZERO);
     let mut velocity = Box::new(Velocity::<Digits>::ZERO);
@@ -257,12 +266,12 @@ fn a_non_finite_update_leaves_the_model_as_it_was() {
         Sgd::new(cfg).unwrap(),
     );
     let core_err = core
-        .epoch(&mut data, &mut order, 64, &mut Rng::seed(1))
+        .epoch(&mut data, &mut order, batch, &mut Rng::seed(1))
         .unwrap_err();
     assert_eq!(bits(&*core_net), before);
     for threads in [1, 2, 3, 8] {
         let mut t = ParallelTrainer::new(
-            net.clone(),
+            Box::new(net.clone()),
             SoftmaxCrossEntropy,
             Sgd::new(cfg).unwrap(),
             threads,
@@ -270,8 +279,8 @@ fn a_non_finite_update_leaves_the_model_as_it_was() {
         .unwrap();
         let err = t
             .train(
-                &set,
-                64,
+                set,
+                batch,
                 1,
                 Order::Shuffled,
                 &mut Rng::seed(1),
@@ -279,7 +288,20 @@ fn a_non_finite_update_leaves_the_model_as_it_was() {
                 |_| ControlFlow::Continue(()),
             )
             .unwrap_err();
-        assert_eq!(err, core_err, "{threads} threads");
-        assert_eq!(bits(t.net()), before, "{threads} threads");
+        assert_eq!(err, core_err, "{threads} threads, batch {batch}");
+        assert_eq!(bits(t.net()), before, "{threads} threads, batch {batch}");
     }
+}
+
+#[test]
+fn steps_too_small_to_share_take_the_cores_path_with_the_same_bits() {
+    // Batch 4 on 2410 parameters is under 16,384 samples × parameters: one
+    // thread (see above), on the core's own per-sample path, whatever the
+    // count asked.
+    let cfg = SgdConfig {
+        momentum: 0.9,
+        clip_norm: Some(1.0),
+        ..SgdConfig::new(0.02)
+    };
+    check(cfg, 4, 2);
 }
