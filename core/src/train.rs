@@ -39,9 +39,9 @@ impl<N: Model> Gradients<N> {
     /// Forward, loss and backward for one sample; adds its gradient. Returns
     /// the sample's loss. A non-finite input, target, loss or gradient is
     /// rejected with [`Error::NonFinite`] and nothing is added.
-    // Out of line on hosts, with `forward_backward` and `Sgd::step`: see
+    // Out of line on x86-64, with `forward_backward` and `Sgd::step`: see
     // `forward_backward`.
-    #[cfg_attr(not(target_arch = "arm"), inline(never))]
+    #[cfg_attr(target_arch = "x86_64", inline(never))]
     pub fn accumulate<const I: usize, const O: usize, L: Loss<O>>(
         &mut self,
         net: &N,
@@ -72,14 +72,15 @@ impl<N: Model> Velocity<N> {
 /// One sample's forward pass, loss, and backpropagated deltas (left in
 /// `scratch`). Checks every number that comes from outside or could blow up.
 //
-// On hosts this, `Gradients::accumulate` and `Sgd::step` stay out of line:
-// inlined into the trainer's loop (which then made four calls of the
+// On x86-64 this, `Gradients::accumulate` and `Sgd::step` stay out of
+// line: inlined into the trainer's loop (which then made four calls of the
 // forward pass in 1,600 instructions), criterion's W1 epoch took 379 ns,
-// against 281 ns out of line (x86-64 with AVX-512); any one or two of the
-// three out of line gained less or nothing. On a Cortex-M the calls would cost instructions and flash instead
-// (W1 on the M4F: 1,051 → 1,113 instructions per sample), so there the
-// compiler inlines as it sees fit.
-#[cfg_attr(not(target_arch = "arm"), inline(never))]
+// against 281 ns out of line (AVX-512 host); any one or two of the three
+// out of line gained less or nothing. Elsewhere the compiler inlines as it
+// sees fit: on a Cortex-M the calls would cost instructions and flash (W1
+// on the M4F: 1,051 → 1,113 instructions per sample), and other hosts
+// were not measured.
+#[cfg_attr(target_arch = "x86_64", inline(never))]
 pub fn forward_backward<N, L, const I: usize, const O: usize>(
     net: &N,
     scratch: &mut N::Scratch,
@@ -374,8 +375,8 @@ impl Sgd {
     /// be non-finite, returns [`Error::NonFinite`] and leaves the model and the
     /// momentum exactly as they were (the gradients are cleared either way).
     /// `velocity` must be given when the configuration has momentum.
-    // Out of line on hosts: see `forward_backward`.
-    #[cfg_attr(not(target_arch = "arm"), inline(never))]
+    // Out of line on x86-64: see `forward_backward`.
+    #[cfg_attr(target_arch = "x86_64", inline(never))]
     pub fn step<N: Model>(
         &self,
         net: &mut N,
