@@ -564,7 +564,9 @@ impl EpochStats {
         }
     }
 
-    fn add(&mut self, loss: f32, correct: bool) {
+    /// Counts one more sample, with its loss and whether it was classified
+    /// right (the loss added to the sum in the order the samples come).
+    pub fn add(&mut self, loss: f32, correct: bool) {
         self.samples += 1;
         self.loss_sum += loss;
         self.correct += u32::from(correct);

@@ -97,7 +97,7 @@ pub struct Report {
     /// Peak GFLOP/s per thread count (measured, or given on the command line).
     pub peak_gflops: Vec<(usize, f64)>,
     /// How the trainers chose between their team and the leader alone:
-    /// `adaptive` or `team`.
+    /// `adaptive`, `team` or `alternate N` ([`Pacing`]).
     pub pacing: String,
     /// Per round, the round trip of a cache line between two threads in
     /// nanoseconds ([`latency::round_trip_ns`]), measured just before the

@@ -186,6 +186,18 @@ const WIDE_GROUP: usize = 8;
 /// See [`WIDE_GROUP`].
 const GROUP: usize = 4;
 
+/// An epoch's sample order into `slots`: 0, 1, … and, for
+/// [`Order::Shuffled`], permuted by `rng` exactly as
+/// [`tinytrain::Trainer::epoch`] permutes it.
+fn draw_order(slots: &mut [u32], order: Order, rng: &mut Rng) {
+    for (i, slot) in slots.iter_mut().enumerate() {
+        *slot = i as u32;
+    }
+    if order == Order::Shuffled {
+        shuffle(slots, rng);
+    }
+}
+
 /// Share `w` of `n` items split among `workers`: the half-open range.
 fn share(n: usize, workers: usize, w: usize) -> (usize, usize) {
     (n * w / workers, n * (w + 1) / workers)
@@ -1171,13 +1183,7 @@ where
                 for _ in 0..epochs {
                     {
                         let mut lead_rep = lock(&shared.replicas[0]);
-                        let ord = &mut lead_rep.order;
-                        for (i, slot) in ord.iter_mut().enumerate() {
-                            *slot = i as u32;
-                        }
-                        if order == Order::Shuffled {
-                            shuffle(&mut ord[..], rng);
-                        }
+                        draw_order(&mut lead_rep.order, order, rng);
                         for r in &shared.replicas[1..] {
                             lock(r).order.copy_from_slice(&lead_rep.order);
                         }
@@ -1267,63 +1273,36 @@ impl<N: Model, L> ParallelTrainer<N, L> {
         N: Network<I, O>,
         L: Loss<O>,
     {
-        for (i, slot) in own.order.iter_mut().enumerate() {
-            *slot = i as u32;
-        }
-        if order == Order::Shuffled {
-            shuffle(&mut own.order[..], rng);
-        }
+        draw_order(&mut own.order, order, rng);
         self.sgd.set_epoch(self.epoch);
-        let mut times = ThreadTimes::default();
-        let (mut steps, mut step_time) = (0u64, Duration::ZERO);
         let mut stats = EpochStats::default();
-        let mut result = Ok(());
         for b in own.order.chunks_exact(batch) {
             let start = self.profiling.is_some().then(Instant::now);
             for &i in b {
                 let (x, t) = (&data.x[i as usize], &data.t[i as usize]);
                 let l = own
                     .grads
-                    .accumulate(&*self.net, &mut own.scratch, x, t, &self.loss);
-                match l {
-                    Ok(l) => {
-                        stats.samples += 1;
-                        stats.loss_sum += l;
-                        stats.correct += u32::from(self.loss.correct(N::output(&own.scratch), t));
-                    }
-                    Err(e) => {
-                        own.grads.clear();
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
-            if result.is_err() {
-                break;
+                    .accumulate(&*self.net, &mut own.scratch, x, t, &self.loss)
+                    .inspect_err(|_| own.grads.clear())?;
+                stats.add(l, self.loss.correct(N::output(&own.scratch), t));
             }
             let mid = start.map(|_| Instant::now());
-            result = self
-                .sgd
-                .step(&mut *self.net, &mut own.grads, self.velocity.as_deref_mut())
-                .map(|_| ());
-            if let (Some(start), Some(mid)) = (start, mid) {
-                times.samples += mid - start;
-                times.rows += mid.elapsed();
-                step_time += start.elapsed();
-                steps += 1;
+            let stepped =
+                self.sgd
+                    .step(&mut *self.net, &mut own.grads, self.velocity.as_deref_mut());
+            if let (Some(start), Some(mid), Some((steps, total, threads))) =
+                (start, mid, &mut self.profiling)
+            {
+                threads.resize(threads.len().max(1), ThreadTimes::default());
+                threads[0].samples += mid - start;
+                threads[0].rows += mid.elapsed();
+                *total += start.elapsed();
+                *steps += 1;
             }
-            if result.is_err() {
-                break;
-            }
+            stepped?;
             on_batch(batch);
         }
-        if let Some((total_steps, total, threads)) = &mut self.profiling {
-            *total_steps += steps;
-            *total += step_time;
-            threads.resize(threads.len().max(1), ThreadTimes::default());
-            threads[0].add(&times);
-        }
-        result.map(|()| stats)
+        Ok(stats)
     }
 }
 
@@ -1355,9 +1334,7 @@ where
             }
             for r in &read(slot).results {
                 let (l, correct) = (*r)?;
-                batch_stats.samples += 1;
-                batch_stats.loss_sum += l;
-                batch_stats.correct += u32::from(correct);
+                batch_stats.add(l, correct);
             }
         }
         Ok(batch_stats)
