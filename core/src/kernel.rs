@@ -429,6 +429,22 @@ fn outer_update(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], scale: f
     }
 }
 
+/// Terms per block of [`outer_sum`]: one bit each in a row's mask.
+const TERMS_PER_BLOCK: usize = 64;
+
+/// Rows whose masks one pass of [`outer_sum`] holds (on the stack).
+const MASK_ROWS: usize = 64;
+
+/// The set bits of `m`, lowest first.
+#[inline(always)]
+fn set_bits(mut m: u64) -> impl Iterator<Item = usize> + Clone {
+    core::iter::from_fn(move || {
+        let s = m.trailing_zeros() as usize;
+        m &= m.wrapping_sub(1);
+        (s < 64).then_some(s)
+    })
+}
+
 /// The weight and bias gradients of a block of rows over a whole batch:
 /// row `r` of `gw` (`gw.len() / gb.len()` inputs wide) becomes
 /// `Σₛ δₛ[first + r]·xₛ` and `gb[r]` becomes `Σₛ δₛ[first + r]`, summed from
@@ -438,49 +454,54 @@ fn outer_update(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], scale: f
 /// row stays in registers for the whole batch instead of going through
 /// memory once per sample.
 ///
-/// `list` is scratch for one row's non-zero terms; a batch longer than it is
-/// summed in parts of `list.len()` samples (same bits). Terms whose `δ` is
-/// too short or whose `x` is not one row wide are ignored, as a zip would.
-pub fn outer_sum<'a>(
-    gw: &mut [f32],
-    gb: &mut [f32],
-    first: usize,
-    terms: &[(&[f32], &'a [f32])],
-    list: &mut [(f32, &'a [f32])],
-) {
+/// Which terms a row skips is a bit mask per row, made for up to
+/// [`MASK_ROWS`] rows and [`TERMS_PER_BLOCK`] terms at a time from the
+/// deltas as they lie (sample after sample); a row then walks the set bits
+/// of its mask, with no branch on the (unpredictable) zeros. Terms whose
+/// `δ` is too short or whose `x` is not one row wide are ignored, as a zip
+/// would.
+pub fn outer_sum(gw: &mut [f32], gb: &mut [f32], first: usize, terms: &[(&[f32], &[f32])]) {
     let rows = gb.len();
     let Some(n) = gw.len().checked_div(rows) else {
         return;
     };
     let fits = |&(delta, x): &(&[f32], &[f32])| x.len() == n && delta.len() >= first + rows;
-    if list.is_empty() || n == 0 || !terms.iter().all(fits) {
+    gb.fill(0.0);
+    if n == 0 || terms.is_empty() || !terms.iter().all(fits) {
         // The plain way, one sample after another (what this is defined as).
         gw.fill(0.0);
-        gb.fill(0.0);
         for &(delta, x) in terms.iter().filter(|t| fits(t)) {
             outer_acc(gw, gb, &delta[first..first + rows], x);
         }
         return;
     }
+    // Every delta, zero or not: a sum that starts at +0 is unchanged by ±0.
+    for &(delta, _) in terms {
+        for (b, &d) in gb.iter_mut().zip(&delta[first..]) {
+            *b += d;
+        }
+    }
     let skip = n >= SKIP_ZERO_ROWS_FROM;
-    for (r, (row, bias)) in gw.chunks_exact_mut(n).zip(gb.iter_mut()).enumerate() {
-        let (mut len, mut fresh, mut b) = (0, true, 0.0f32);
-        for &(delta, x) in terms {
-            let d = delta[first + r];
-            // A skipped delta is ±0, and adding it leaves a sum that started
-            // at +0 unchanged: no branch on the (unpredictable) zeros.
-            b += d;
-            list[len] = (d, x);
-            len += usize::from(!skip || d != 0.0);
-            if len == list.len() {
-                sum_into(row, &list[..len], fresh);
-                (len, fresh) = (0, false);
+    let mut masks = [0u64; MASK_ROWS];
+    for (g, group) in gw.chunks_mut(MASK_ROWS * n).enumerate() {
+        let r0 = first + g * MASK_ROWS;
+        let masks = &mut masks[..group.len() / n];
+        for (k, block) in terms.chunks(TERMS_PER_BLOCK).enumerate() {
+            if skip {
+                masks.fill(0);
+                for (s, &(delta, _)) in block.iter().enumerate() {
+                    for (m, &d) in masks.iter_mut().zip(&delta[r0..]) {
+                        *m |= u64::from(d != 0.0) << s;
+                    }
+                }
+            } else {
+                masks.fill(u64::MAX >> (TERMS_PER_BLOCK - block.len()));
+            }
+            for (r, (row, &m)) in group.chunks_exact_mut(n).zip(masks.iter()).enumerate() {
+                let list = set_bits(m).map(|s| (block[s].0[r0 + r], block[s].1));
+                sum_into(row, list, k == 0);
             }
         }
-        if len > 0 || fresh {
-            sum_into(row, &list[..len], fresh);
-        }
-        *bias = b;
     }
 }
 
@@ -488,28 +509,32 @@ pub fn outer_sum<'a>(
 /// of the row at a time held in registers: eight vectors of [`EW`] lanes,
 /// then what is left in tiles of four, two and one, then lane by lane.
 #[inline]
-fn sum_into(row: &mut [f32], list: &[(f32, &[f32])], fresh: bool) {
+fn sum_into<'a>(
+    row: &mut [f32],
+    list: impl Iterator<Item = (f32, &'a [f32])> + Clone,
+    fresh: bool,
+) {
     let n = row.len();
     let mut c = 0;
     while c + 8 * EW <= n {
-        sum_tile::<8>(&mut row[c..c + 8 * EW], c, list, fresh);
+        sum_tile::<8>(&mut row[c..c + 8 * EW], c, list.clone(), fresh);
         c += 8 * EW;
     }
     if c + 4 * EW <= n {
-        sum_tile::<4>(&mut row[c..c + 4 * EW], c, list, fresh);
+        sum_tile::<4>(&mut row[c..c + 4 * EW], c, list.clone(), fresh);
         c += 4 * EW;
     }
     if c + 2 * EW <= n {
-        sum_tile::<2>(&mut row[c..c + 2 * EW], c, list, fresh);
+        sum_tile::<2>(&mut row[c..c + 2 * EW], c, list.clone(), fresh);
         c += 2 * EW;
     }
     if c + EW <= n {
-        sum_tile::<1>(&mut row[c..c + EW], c, list, fresh);
+        sum_tile::<1>(&mut row[c..c + EW], c, list.clone(), fresh);
         c += EW;
     }
     for (i, g) in row.iter_mut().enumerate().skip(c) {
         let mut a = if fresh { 0.0 } else { *g };
-        for &(d, x) in list {
+        for (d, x) in list.clone() {
             a += d * x[i];
         }
         *g = a;
@@ -518,7 +543,12 @@ fn sum_into(row: &mut [f32], list: &[(f32, &[f32])], fresh: bool) {
 
 /// [`sum_into`] for the `T` vectors of `tile`, which starts at column `c`.
 #[inline(always)]
-fn sum_tile<const T: usize>(tile: &mut [f32], c: usize, list: &[(f32, &[f32])], fresh: bool) {
+fn sum_tile<'a, const T: usize>(
+    tile: &mut [f32],
+    c: usize,
+    list: impl Iterator<Item = (f32, &'a [f32])>,
+    fresh: bool,
+) {
     let (out, _) = tile.as_chunks_mut::<EW>();
     let mut acc = [Ew::ZERO; T];
     if !fresh {
@@ -526,7 +556,7 @@ fn sum_tile<const T: usize>(tile: &mut [f32], c: usize, list: &[(f32, &[f32])], 
             *a = Ew::from(*o);
         }
     }
-    for &(d, x) in list {
+    for (d, x) in list {
         let dv = Ew::splat(d);
         let (xs, _) = x[c..c + T * EW].as_chunks::<EW>();
         for (a, xc) in acc.iter_mut().zip(xs) {
@@ -929,52 +959,52 @@ mod tests {
 
     #[test]
     fn outer_sum_has_the_bits_of_outer_acc_sample_after_sample() {
-        const B: usize = 9;
+        const W: usize = 127;
+        const R: usize = 67;
         // Widths that take every tile size (8, 4, 2 and 1 vectors) and a
-        // lane-by-lane tail, with four lanes and with eight.
-        for n in [3usize, 9, 16, 37, 70, 100, 127] {
-            for rows in [1usize, 4] {
-                let first = 2;
-                let xs: [[f32; 127]; B] = core::array::from_fn(|s| {
-                    core::array::from_fn(|i| ((s * 127 + i) as f32 * 0.61).sin() * 1e3)
-                });
-                // Zero deltas (skipped on wide rows), a NaN delta and tiny ones.
-                let ds: [[f32; 8]; B] = core::array::from_fn(|s| {
-                    core::array::from_fn(|o| match (s + o) % 4 {
-                        0 if s % 2 == 0 => 0.0,
-                        0 => -0.0,
-                        _ if s == 5 && o == 3 => f32::NAN,
-                        k => ((s * 8 + o) as f32 * 0.29).cos() * 10f32.powi(-(k as i32) * 10),
-                    })
-                });
-                let terms: [(&[f32], &[f32]); B] =
-                    core::array::from_fn(|s| (&ds[s][..], &xs[s][..n]));
-                let mut gw = [0.0f32; 4 * 127];
-                let mut gb = [0.0f32; 4];
-                for (d, x) in terms {
-                    outer_acc(
-                        &mut gw[..rows * n],
-                        &mut gb[..rows],
-                        &d[first..first + rows],
-                        x,
-                    );
-                }
-                for list_len in [0usize, 1, 4, B] {
-                    let mut list = [(0.0f32, &[][..]); B];
-                    let mut sw = [7.0f32; 4 * 127];
-                    let mut sb = [7.0f32; 4];
-                    outer_sum(
-                        &mut sw[..rows * n],
-                        &mut sb[..rows],
-                        first,
-                        &terms,
-                        &mut list[..list_len],
-                    );
+        // lane-by-lane tail, with four lanes and with eight; batches of one
+        // block of terms and of two; rows in one group of masks and in two.
+        let mut xs = [[0.0f32; W]; 70];
+        let mut ds = [[0.0f32; R + 2]; 70];
+        for (s, (x, d)) in xs.iter_mut().zip(&mut ds).enumerate() {
+            for (i, v) in x.iter_mut().enumerate() {
+                *v = ((s * W + i) as f32 * 0.61).sin() * 1e3;
+            }
+            // Zero deltas (skipped on wide rows), a NaN delta and tiny ones.
+            for (o, v) in d.iter_mut().enumerate() {
+                *v = match (s + o) % 4 {
+                    0 if s % 2 == 0 => 0.0,
+                    0 => -0.0,
+                    _ if s == 5 && o == 3 => f32::NAN,
+                    k => ((s * 8 + o) as f32 * 0.29).cos() * 10f32.powi(-(k as i32) * 10),
+                };
+            }
+        }
+        let first = 2;
+        for batch in [0usize, 1, 9, 64, 70] {
+            for n in [3usize, 9, 16, 37, 70, 100, 127] {
+                for rows in [1usize, 4, R] {
+                    let terms: [(&[f32], &[f32]); 70] =
+                        core::array::from_fn(|s| (&ds[s][..], &xs[s][..n]));
+                    let terms = &terms[..batch];
+                    let mut gw = [0.0f32; R * W];
+                    let mut gb = [0.0f32; R];
+                    for &(d, x) in terms {
+                        outer_acc(
+                            &mut gw[..rows * n],
+                            &mut gb[..rows],
+                            &d[first..first + rows],
+                            x,
+                        );
+                    }
+                    let mut sw = [7.0f32; R * W];
+                    let mut sb = [7.0f32; R];
+                    outer_sum(&mut sw[..rows * n], &mut sb[..rows], first, terms);
                     for k in 0..rows * n {
                         assert_eq!(
                             sw[k].to_bits(),
                             gw[k].to_bits(),
-                            "n={n} rows={rows} list={list_len} k={k}"
+                            "batch={batch} n={n} rows={rows} k={k}"
                         );
                     }
                     for r in 0..rows {

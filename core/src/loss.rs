@@ -83,6 +83,25 @@ pub trait Loss<const O: usize> {
         grad: &mut [f32; O],
     ) -> Result<f32, Error>;
 
+    /// [`Loss::loss_grad`] for `S` samples at once: result `s` and
+    /// `grads[s]` are exactly those of
+    /// `loss_grad(outs[s], targets[s], grads[s])`. A loss may compute the
+    /// samples together ([`SoftmaxCrossEntropy`] does, eight per vector on
+    /// hosts); by default they go one after another.
+    fn loss_grad_batch<const S: usize>(
+        &self,
+        outs: [&[f32; O]; S],
+        targets: [&Target<O>; S],
+        grads: [&mut [f32; O]; S],
+    ) -> [Result<f32, Error>; S] {
+        let mut k = 0;
+        grads.map(|g| {
+            let r = self.loss_grad(outs[k], targets[k], g);
+            k += 1;
+            r
+        })
+    }
+
     /// L(out, target) alone.
     fn loss(&self, out: &[f32; O], target: &Target<O>) -> Result<f32, Error> {
         let mut g = [0.0; O];
@@ -226,6 +245,71 @@ impl<const O: usize> Loss<O> for SoftmaxCrossEntropy {
         }
     }
 
+    /// On hosts ([`math::VECTOR_EXP`]), when every target is a class in
+    /// range and every output finite, the samples go eight at a time, one
+    /// per lane: the same operations in the same order as
+    /// [`Loss::loss_grad`], with [`math::exp8`] and [`math::ln8`], so the
+    /// same bits. Otherwise one after another.
+    fn loss_grad_batch<const S: usize>(
+        &self,
+        outs: [&[f32; O]; S],
+        targets: [&Target<O>; S],
+        mut grads: [&mut [f32; O]; S],
+    ) -> [Result<f32, Error>; S] {
+        let classes = targets.map(|t| match *t {
+            Target::Class(c) if c < O => Some(c),
+            _ => None,
+        });
+        let lanes = math::VECTOR_EXP
+            && classes.iter().all(Option::is_some)
+            && outs.iter().all(|o| crate::kernel::all_finite(&o[..]));
+        if !lanes {
+            let mut k = 0;
+            return grads.map(|g| {
+                let r = self.loss_grad(outs[k], targets[k], g);
+                k += 1;
+                r
+            });
+        }
+        let mut losses = [0.0f32; S];
+        for g0 in (0..S).step_by(8) {
+            let n = (S - g0).min(8);
+            // Logit c of each lane's sample (unused lanes: 0).
+            let logit = |c: usize| {
+                let mut z = [0.0f32; 8];
+                for (j, v) in z[..n].iter_mut().enumerate() {
+                    *v = outs[g0 + j][c];
+                }
+                wide::f32x8::from(z)
+            };
+            let mut m = wide::f32x8::splat(f32::NEG_INFINITY);
+            for c in 0..O {
+                m = m.fast_max(logit(c));
+            }
+            // e^(z − m) into the gradients, summed over the classes in order.
+            let mut sum = wide::f32x8::ZERO;
+            for c in 0..O {
+                let e = wide::f32x8::from(math::exp8((logit(c) - m).to_array()));
+                sum += e;
+                for (g, &v) in grads[g0..g0 + n].iter_mut().zip(e.as_array_ref()) {
+                    g[c] = v;
+                }
+            }
+            let lse = (m + wide::f32x8::from(math::ln8(sum.to_array()))).to_array();
+            let inv = (wide::f32x8::ONE / sum).to_array();
+            for j in 0..n {
+                let s = g0 + j;
+                let c = classes[s].unwrap_or_default();
+                for g in grads[s].iter_mut() {
+                    *g *= inv[j];
+                }
+                grads[s][c] -= 1.0;
+                losses[s] = lse[j] - outs[s][c];
+            }
+        }
+        losses.map(Ok)
+    }
+
     fn correct(&self, out: &[f32; O], target: &Target<O>) -> bool {
         argmax(out) == target.class()
     }
@@ -306,6 +390,73 @@ mod tests {
             .unwrap();
         assert_eq!(l, 2e4);
         assert_eq!(g, [1.0, -1.0, 0.0]);
+    }
+
+    /// `loss_grad_batch` against `loss_grad` one sample at a time, bit for bit.
+    fn batch_matches_one_by_one<const O: usize, const S: usize>(
+        outs: &[[f32; O]; S],
+        targets: &[Target<O>; S],
+    ) {
+        let loss = SoftmaxCrossEntropy;
+        let mut one = [[0.0f32; O]; S];
+        let want: [Result<u32, Error>; S] = core::array::from_fn(|s| {
+            loss.loss_grad(&outs[s], &targets[s], &mut one[s])
+                .map(f32::to_bits)
+        });
+        let mut many = [[7.0f32; O]; S];
+        let got = loss
+            .loss_grad_batch(outs.each_ref(), targets.each_ref(), many.each_mut())
+            .map(|r| r.map(f32::to_bits));
+        assert_eq!(got, want);
+        for s in 0..S {
+            if want[s].is_ok() {
+                assert_eq!(
+                    many[s].map(f32::to_bits),
+                    one[s].map(f32::to_bits),
+                    "sample {s}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_ce_batch_has_the_bits_of_one_sample_at_a_time() {
+        // Twelve samples: a full group of eight lanes and a part group.
+        let outs: [[f32; 10]; 12] = core::array::from_fn(|s| {
+            core::array::from_fn(|c| match (s, c) {
+                (0, _) => 0.0,
+                (1, c) => {
+                    if c % 2 == 0 {
+                        0.0
+                    } else {
+                        -0.0
+                    }
+                }
+                (2, 3) => 1e4,
+                (2, _) => -1e4,
+                (3, c) => c as f32 * 1e-7,
+                (s, c) => ((s * 10 + c) as f32 * 0.77).sin() * (s as f32),
+            })
+        });
+        let targets: [Target<10>; 12] = core::array::from_fn(|s| Target::Class((s * 7) % 10));
+        batch_matches_one_by_one(&outs, &targets);
+        // Three classes, three samples (one part group).
+        let small = [[0.5f32, -2.0, 3.0], [1.0, 1.0, 1.0], [-80.0, 80.0, 0.0]];
+        let t3 = [Target::Class(2), Target::Class(0), Target::Class(1)];
+        batch_matches_one_by_one(&small, &t3);
+        // What the lanes leave to one sample at a time: a class out of range,
+        // a vector target, a non-finite logit.
+        let mut t = targets;
+        t[4] = Target::Class(10);
+        batch_matches_one_by_one(&outs, &t);
+        let mut t = targets;
+        t[9] = Target::Values([0.1; 10]);
+        batch_matches_one_by_one(&outs, &t);
+        for bad in [f32::NAN, f32::INFINITY] {
+            let mut o = outs;
+            o[5][2] = bad;
+            batch_matches_one_by_one(&o, &targets);
+        }
     }
 
     #[test]

@@ -179,6 +179,70 @@ pub fn exp8(x: [f32; 8]) -> [f32; 8] {
     e.to_array()
 }
 
+/// `libm::logf` of eight values at once, bit for bit, for a vector unit:
+/// the same operations in every lane, with each of its branches turned
+/// into a select.
+///
+/// The algorithm (FreeBSD's `e_logf.c`, which `libm` follows): scale a
+/// subnormal x by 2^25; write x = 2^k·(1 + f) with 1 + f in
+/// \[√2/2, √2\) by moving its exponent bits; then ln(1 + f) from s =
+/// f/(2 + f) and a polynomial in s² (coefficients `LG1`..`LG4`), plus
+/// k·ln 2 in two parts. ±0 gives −1/(x·x) = −∞, a negative x gives
+/// (x − x)/0 (NaN), +∞ and NaN give x, and 1 gives 0 — each computed as
+/// `libm` computes it, so even NaN bits agree. A test compares it with
+/// `libm::logf` for every one of the 2^32 inputs.
+#[inline]
+pub fn ln8(x: [f32; 8]) -> [f32; 8] {
+    use bytemuck::cast;
+    use wide::{f32x8, i32x8, CmpEq, CmpLt};
+    let ln2_hi = f32x8::splat(f32::from_bits(0x3f31_7180)); // 6.9313812e-1
+    let ln2_lo = f32x8::splat(f32::from_bits(0x3717_f7d1)); // 9.0580006e-6
+    let lg1 = f32x8::splat(f32::from_bits(0x3f2a_aaaa)); // 6.6666663e-1
+    let lg2 = f32x8::splat(f32::from_bits(0x3ecc_ce13)); // 4.0000972e-1
+    let lg3 = f32x8::splat(f32::from_bits(0x3e91_e9ee)); // 2.8498787e-1
+    let lg4 = f32x8::splat(f32::from_bits(0x3e78_9e26)); // 2.4279079e-1
+    let two_25 = f32x8::splat(f32::from_bits(0x4c00_0000));
+    let (one, zero) = (f32x8::ONE, f32x8::ZERO);
+
+    let x = f32x8::from(x);
+    let ix: i32x8 = cast(x);
+    // As signed integers: below 2^−126 or negative, and +∞ or NaN.
+    let low = ix.cmp_lt(i32x8::splat(0x0080_0000));
+    let high = !ix.cmp_lt(i32x8::splat(0x7f80_0000));
+    let is_zero = (ix << 1_i32).cmp_eq(i32x8::ZERO);
+    let negative = ix.cmp_lt(i32x8::ZERO);
+    // Subnormals, scaled up (lanes selected away below compute anything).
+    let xs = cast::<i32x8, f32x8>(low).blend(x * two_25, x);
+    let k0 = low.blend(i32x8::splat(-25), i32x8::ZERO);
+    // 1 + f in [√2/2, √2) and k.
+    let iy = cast::<f32x8, i32x8>(xs) + i32x8::splat(0x3f80_0000 - 0x3f35_04f3);
+    let k = k0 + ((iy >> 23) & i32x8::splat(0x1ff)) - i32x8::splat(0x7f);
+    let y: f32x8 = cast((iy & i32x8::splat(0x007f_ffff)) + i32x8::splat(0x3f35_04f3));
+    let f = y - one;
+    let s = f / (f32x8::splat(2.0) + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * (lg2 + w * lg4);
+    let t2 = z * (lg1 + w * lg3);
+    let r = t2 + t1;
+    let hfsq = f32x8::HALF * f * f;
+    let dk = f32x8::from_i32x8(k);
+    let l = s * (hfsq + r) + dk * ln2_lo - hfsq + f + dk * ln2_hi;
+    // The special cases, as libm computes them.
+    let is_one = ix.cmp_eq(i32x8::splat(0x3f80_0000));
+    let (is_zero, negative, low): (f32x8, f32x8, f32x8) =
+        (cast(is_zero), cast(negative), cast(low));
+    // x − x: NaN for ±∞ and NaN inputs, with the NaN bits libm gets.
+    #[allow(clippy::eq_op)]
+    let nan = (x - x) / zero;
+    let special = is_zero.blend(-one / (x * x), negative.blend(nan, l));
+    let e = low.blend(
+        special,
+        cast::<i32x8, f32x8>(high).blend(x, cast::<i32x8, f32x8>(is_one).blend(zero, l)),
+    );
+    e.to_array()
+}
+
 /// Natural logarithm.
 #[inline]
 pub fn ln(x: f32) -> f32 {
@@ -298,30 +362,41 @@ mod tests {
     }
 
     fn check_exp8(bits: impl Iterator<Item = u32>) {
-        let mut lanes = [0.0f32; 8];
+        check_lanes(bits, exp8, libm::expf, "exp8", "libm::expf");
+    }
+
+    /// `lanes` agrees with `scalar` to the bit on every input of `bits`.
+    fn check_lanes(
+        bits: impl Iterator<Item = u32>,
+        lanes: fn([f32; 8]) -> [f32; 8],
+        scalar: fn(f32) -> f32,
+        name: &str,
+        scalar_name: &str,
+    ) {
+        let mut x = [0.0f32; 8];
         let mut n = 0;
-        let check = |lanes: &[f32; 8], n: usize| {
-            let e = exp8(*lanes);
+        let check = |x: &[f32; 8], n: usize| {
+            let e = lanes(*x);
             for k in 0..n {
-                let want = libm::expf(lanes[k]);
+                let want = scalar(x[k]);
                 assert!(
                     e[k].to_bits() == want.to_bits(),
-                    "exp8({:#010x}) = {:#010x}, libm::expf gives {:#010x}",
-                    lanes[k].to_bits(),
+                    "{name}({:#010x}) = {:#010x}, {scalar_name} gives {:#010x}",
+                    x[k].to_bits(),
                     e[k].to_bits(),
                     want.to_bits()
                 );
             }
         };
         for b in bits {
-            lanes[n] = f32::from_bits(b);
+            x[n] = f32::from_bits(b);
             n += 1;
             if n == 8 {
-                check(&lanes, n);
+                check(&x, n);
                 n = 0;
             }
         }
-        check(&lanes, n);
+        check(&x, n);
     }
 
     #[test]
@@ -340,6 +415,50 @@ mod tests {
             for t in 0..threads {
                 let (lo, hi) = ((t << 32) / threads, ((t + 1) << 32) / threads);
                 s.spawn(move || check_exp8((lo..hi).map(|b| b as u32)));
+            }
+        });
+    }
+
+    /// Inputs for [`ln8`]: both sides of every branch and of the
+    /// reduction's cut at √2/2, the extremes, and a stride over every bit
+    /// pattern.
+    fn ln_probes() -> impl Iterator<Item = u32> {
+        let edges = [
+            0x0000_0000u32,
+            0x0000_0001,
+            0x0080_0000,
+            0x3f35_04f3,
+            0x3f80_0000,
+            0x7f80_0000,
+            0x7fc0_0000,
+            0x7fff_ffff,
+        ];
+        let near = edges
+            .into_iter()
+            .flat_map(|e| (0..64u32).flat_map(move |d| [e.wrapping_add(d), e.wrapping_sub(d)]))
+            .flat_map(|b| [b & 0x7fff_ffff, b | 0x8000_0000]);
+        near.chain((0..=u32::MAX).step_by(4099))
+    }
+
+    fn check_ln8(bits: impl Iterator<Item = u32>) {
+        check_lanes(bits, ln8, libm::logf, "ln8", "libm::logf");
+    }
+
+    #[test]
+    fn ln8_has_the_bits_of_libm_at_every_edge_and_a_million_more() {
+        check_ln8(ln_probes());
+    }
+
+    /// All 2^32 inputs, on every core (`cargo test --release -p tinytrain
+    /// -- --ignored`, which scripts/test.sh runs).
+    #[test]
+    #[ignore = "exhaustive; run in release"]
+    fn ln8_has_the_bits_of_libm_for_every_f32() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let (lo, hi) = ((t << 32) / threads, ((t + 1) << 32) / threads);
+                s.spawn(move || check_ln8((lo..hi).map(|b| b as u32)));
             }
         });
     }

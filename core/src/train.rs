@@ -115,8 +115,17 @@ where
         return io.map(|(x, t, s)| forward_backward(net, s, x, t, loss));
     }
     net.forward_batch(io.each_mut().map(|p| (p.0, &mut *p.2)));
-    io.map(|(x, t, s)| {
-        let l = backward_unchecked(net, s, t, loss)?;
+    let mut grads = [[0.0f32; O]; S];
+    let losses = loss.loss_grad_batch(
+        io.each_ref().map(|p| N::output(p.2)),
+        io.each_ref().map(|p| p.1),
+        grads.each_mut(),
+    );
+    let mut k = 0;
+    io.map(|(x, _, s)| {
+        let (l, grad) = (losses[k], &grads[k]);
+        k += 1;
+        let l = backward_from(net, s, l?, grad)?;
         check_deltas::<N, I, O>(s, x)?;
         Ok(l)
     })
@@ -185,10 +194,25 @@ where
 {
     let mut grad = [0.0f32; O];
     let l = loss.loss_grad(N::output(scratch), target, &mut grad)?;
-    if !l.is_finite() || !kernel::all_finite(&grad) {
+    backward_from(net, scratch, l, &grad)
+}
+
+/// Backpropagation of the loss `l` with gradient `grad` at the output,
+/// both of which must be finite.
+#[inline(always)]
+fn backward_from<N, const I: usize, const O: usize>(
+    net: &N,
+    scratch: &mut N::Scratch,
+    l: f32,
+    grad: &[f32; O],
+) -> Result<f32, Error>
+where
+    N: Network<I, O>,
+{
+    if !l.is_finite() || !kernel::all_finite(grad) {
         return Err(Error::NonFinite("loss"));
     }
-    *N::output_delta(scratch) = grad;
+    *N::output_delta(scratch) = *grad;
     net.backprop(scratch, None);
     Ok(l)
 }

@@ -68,6 +68,7 @@ use tinytrain::{
     forward_backward, forward_backward_batch, Dataset, EpochStats, Error, Loss, Model, Network,
     Rng, Sgd, Target, Velocity,
 };
+use wide::f32x8;
 
 use crate::pace::{Pacer, Pacing};
 use crate::sync::{ExitOnDrop, FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS};
@@ -75,11 +76,55 @@ use crate::sync::{ExitOnDrop, FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS
 /// A step gets at most one thread per this many (samples × parameters):
 /// below it a hand-off between threads costs more than the work it shares.
 pub const MIN_WORK_PER_THREAD: usize = 16_384;
+/// Input rows of `I` floats in one buffer that starts on a 32-byte
+/// boundary (it is made of 256-bit vectors), so when `I` is a multiple of 8
+/// (W2's 64, W3's 784) every row does: the kernels' 256-bit loads of a row
+/// then never straddle two cache lines. Dereferences to `[[f32; I]]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rows<const I: usize> {
+    blocks: Vec<f32x8>,
+    len: usize,
+}
+
+impl<const I: usize> std::ops::Deref for Rows<I> {
+    type Target = [[f32; I]];
+    fn deref(&self) -> &[[f32; I]] {
+        let floats: &[f32] = bytemuck::cast_slice(&self.blocks);
+        floats[..self.len * I].as_chunks::<I>().0
+    }
+}
+
+impl<const I: usize> std::ops::DerefMut for Rows<I> {
+    fn deref_mut(&mut self) -> &mut [[f32; I]] {
+        let floats: &mut [f32] = bytemuck::cast_slice_mut(&mut self.blocks);
+        floats[..self.len * I].as_chunks_mut::<I>().0
+    }
+}
+
+impl<const I: usize> FromIterator<[f32; I]> for Rows<I> {
+    fn from_iter<T: IntoIterator<Item = [f32; I]>>(iter: T) -> Self {
+        Self::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<const I: usize> From<Vec<[f32; I]>> for Rows<I> {
+    fn from(rows: Vec<[f32; I]>) -> Self {
+        let src = rows.as_flattened();
+        let mut blocks = vec![f32x8::ZERO; src.len().div_ceil(8)];
+        let floats: &mut [f32] = bytemuck::cast_slice_mut(&mut blocks);
+        floats[..src.len()].copy_from_slice(src);
+        Self {
+            blocks,
+            len: rows.len(),
+        }
+    }
+}
+
 /// An in-memory training set with targets ready for one network's loss.
 #[derive(Clone, Debug, Default)]
 pub struct TrainSet<const I: usize, const O: usize> {
     /// Inputs.
-    pub x: Vec<[f32; I]>,
+    pub x: Rows<I>,
     /// Targets, one per input.
     pub t: Vec<Target<O>>,
 }
@@ -535,8 +580,6 @@ where
         let (v_cur, v_next) = current_next(v, cur);
         *finite = true;
         let (mut wo, mut ro) = (0, 0);
-        // One row's non-zero terms (a longer batch is summed in parts).
-        let mut list = [(0.0f32, &[][..]); 64];
         let mut terms = Vec::with_capacity(if sum { self.batch } else { 0 });
         for &range in ranges.iter() {
             let n = range.inputs;
@@ -561,7 +604,7 @@ where
                 let (r0, r1) = (ro + r, ro + r + rows);
                 let g = &mut gw[w0..w1];
                 if sum {
-                    outer_sum(g, &mut gb[r0..r1], first, &terms, &mut list);
+                    outer_sum(g, &mut gb[r0..r1], first, &terms);
                     // Pass 1 of the core's step, row by row.
                     for (row, p) in g.chunks_exact_mut(n).zip(&mut partial[r0..r1]) {
                         *p = scale_sum_sq(row, self.inv);
