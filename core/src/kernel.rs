@@ -297,6 +297,95 @@ pub fn matvec_batch<const S: usize>(w: &[f32], b: &[f32], xs: [&[f32]; S], outs:
     }
 }
 
+/// Samples per call of [`matvec_lanes`]: one per lane of a vector.
+pub const SAMPLE_LANES: usize = EW;
+
+/// Rows per pass of [`matvec_lanes`]: their four partial sums each stay in
+/// registers (AVX-512 has 32 of them, AVX 16).
+#[cfg(target_feature = "avx512f")]
+const LANE_ROWS: usize = 4;
+#[cfg(not(target_feature = "avx512f"))]
+const LANE_ROWS: usize = 2;
+
+/// [`matvec`] for [`SAMPLE_LANES`] samples at once, one per vector lane:
+/// `outs[s] = b + W·xs[s]` with exactly the bits of separate calls.
+///
+/// The inputs are first turned on their side (vector `i` holds every
+/// sample's input `i`), so that each weight, broadcast, meets all the
+/// samples at once. Lane `s` then goes through the operations of [`dot`]
+/// for sample `s`: four partial sums over the inputs `i ≡ k (mod 4)` in
+/// order, combined as ((0 + 2) + (1 + 3)), then the tail in order, then the
+/// bias. No sum crosses lanes, so nothing is reduced across a vector;
+/// blocks of [`LANE_ROWS`] rows share each input vector. Inputs shorter
+/// than four go through [`matvec`].
+#[cfg(not(target_arch = "arm"))]
+pub fn matvec_lanes<const I: usize>(
+    w: &[f32],
+    b: &[f32],
+    xs: [&[f32; I]; SAMPLE_LANES],
+    outs: [&mut [f32]; SAMPLE_LANES],
+) {
+    if I < LANES {
+        for (x, out) in xs.into_iter().zip(outs) {
+            matvec(w, b, x, out);
+        }
+        return;
+    }
+    let mut xt = [Ew::ZERO; I];
+    for (i, v) in xt.iter_mut().enumerate() {
+        *v = Ew::from(core::array::from_fn(|s| xs[s][i]));
+    }
+    let mut outs = outs;
+    let mut put = |o: usize, bias: f32, d: Ew| {
+        let v = (Ew::splat(bias) + d).to_array();
+        for (out, v) in outs.iter_mut().zip(v) {
+            if let Some(slot) = out.get_mut(o) {
+                *slot = v;
+            }
+        }
+    };
+    let blocks = w.chunks_exact(LANE_ROWS * I);
+    let rest = blocks.remainder();
+    let (bb, bl) = b.as_chunks::<LANE_ROWS>();
+    for (k, (rows, bias)) in blocks.zip(bb).enumerate() {
+        let d = lane_dots::<I, LANE_ROWS>(rows, &xt);
+        for (r, (d, &bias)) in d.into_iter().zip(bias).enumerate() {
+            put(k * LANE_ROWS + r, bias, d);
+        }
+    }
+    let first = bb.len() * LANE_ROWS;
+    for (r, (row, &bias)) in rest.chunks_exact(I).zip(bl).enumerate() {
+        let [d] = lane_dots::<I, 1>(row, &xt);
+        put(first + r, bias, d);
+    }
+}
+
+/// The [`dot`]s of `R` consecutive rows of `w` with every lane of `xt`.
+#[cfg(not(target_arch = "arm"))]
+#[inline(always)]
+fn lane_dots<const I: usize, const R: usize>(w: &[f32], xt: &[Ew; I]) -> [Ew; R] {
+    let rows: [&[f32]; R] = core::array::from_fn(|r| &w[r * I..(r + 1) * I]);
+    let (xc, xtail) = xt.as_chunks::<LANES>();
+    let mut acc = [[Ew::ZERO; LANES]; R];
+    for (j, x) in xc.iter().enumerate() {
+        for (a, row) in acc.iter_mut().zip(&rows) {
+            let wc = &row[j * LANES..(j + 1) * LANES];
+            for ((a, &wi), &xi) in a.iter_mut().zip(wc).zip(x) {
+                *a += Ew::splat(wi) * xi;
+            }
+        }
+    }
+    let m = xc.len() * LANES;
+    core::array::from_fn(|r| {
+        let mut tail = Ew::ZERO;
+        for (&wi, &xi) in rows[r][m..].iter().zip(xtail) {
+            tail += Ew::splat(wi) * xi;
+        }
+        let a = acc[r];
+        ((a[0] + a[2]) + (a[1] + a[3])) + tail
+    })
+}
+
 /// `y[k] += a·x[k]` for every k (an axpy), eight lanes at a time with AVX, else four.
 /// Element-wise, so its result does not depend on the vector width.
 #[inline(always)]
@@ -818,6 +907,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// [`matvec_lanes`] with `I` inputs against [`matvec`], for 0 to 9 rows
+    /// (full blocks of rows and the rest). The inputs mix signs and
+    /// magnitudes, and sample 1 has zeros of both signs, so that every
+    /// lane's sums round, and their signs of zero come out, as its own.
+    #[cfg(not(target_arch = "arm"))]
+    fn lanes_match<const I: usize>() {
+        let x: [[f32; I]; SAMPLE_LANES] = core::array::from_fn(|s| {
+            core::array::from_fn(|i| match s {
+                1 if i % 2 == 0 => -0.0,
+                1 => 0.0,
+                _ => ((s * I + i) as f32 * 0.731).sin() * 10f32.powi((i % 5) as i32 - 2),
+            })
+        });
+        let w: [f32; 9 * 64] = core::array::from_fn(|k| (k as f32 * 0.173).cos() / 7.0);
+        let b: [f32; 9] = core::array::from_fn(|k| k as f32 * 0.01 - 0.05);
+        for rows in 0..=9 {
+            let w = &w[..rows * I];
+            let mut one = [[f32::NAN; 9]; SAMPLE_LANES];
+            for (x, o) in x.iter().zip(&mut one) {
+                matvec(w, &b[..rows], x, &mut o[..rows]);
+            }
+            let mut many = [[f32::NAN; 9]; SAMPLE_LANES];
+            let outs = many.each_mut().map(|o| &mut o[..rows]);
+            matvec_lanes(w, &b[..rows], x.each_ref(), outs);
+            for s in 0..SAMPLE_LANES {
+                for o in 0..rows {
+                    assert_eq!(
+                        many[s][o].to_bits(),
+                        one[s][o].to_bits(),
+                        "I={I} rows={rows} s={s} o={o}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(not(target_arch = "arm"))]
+    fn matvec_lanes_has_the_bits_of_single_matvecs() {
+        lanes_match::<1>();
+        lanes_match::<3>();
+        lanes_match::<4>();
+        lanes_match::<5>();
+        lanes_match::<8>();
+        lanes_match::<13>();
+        lanes_match::<37>();
+        lanes_match::<64>();
     }
 
     #[test]

@@ -304,6 +304,21 @@ impl<const I: usize, const O: usize, A: Activation> Network<I, O> for Dense<I, O
 
     #[inline]
     fn forward_batch<const S: usize>(&self, mut io: [(&[f32; I], &mut LayerScratch<O>); S]) {
+        #[cfg(not(target_arch = "arm"))]
+        if S.is_multiple_of(kernel::SAMPLE_LANES) {
+            // One sample per vector lane.
+            let w = self.w.as_flattened();
+            for group in io.chunks_exact_mut(kernel::SAMPLE_LANES) {
+                let xs: [&[f32; I]; kernel::SAMPLE_LANES] = core::array::from_fn(|s| group[s].0);
+                let mut outs = group.iter_mut().map(|p| &mut p.1.out[..]);
+                let outs = core::array::from_fn(|_| outs.next().unwrap_or_default());
+                kernel::matvec_lanes(w, &self.b, xs, outs);
+            }
+            for (_, s) in io {
+                A::apply(&mut s.out);
+            }
+            return;
+        }
         let xs = io.each_ref().map(|p| p.0 as &[f32]);
         let outs = io.each_mut().map(|p| &mut p.1.out[..]);
         kernel::matvec_batch(self.w.as_flattened(), &self.b, xs, outs);
