@@ -36,16 +36,19 @@ fn infer_all<N: Network<I, 10>, const I: usize>(
     xs.iter().map(|x| net.predict(black_box(x), s)).sum()
 }
 
-/// Inference over every row, four samples per pass (`Network::forward_batch`).
-fn infer_all_by_four<N: Network<I, 10>, const I: usize>(
+/// Inference over every row, `S` samples per pass (`Network::forward_batch`).
+fn infer_all_by<N: Network<I, 10>, const I: usize, const S: usize>(
     net: &N,
     xs: &[[f32; I]],
-    s: &mut [N::Scratch; 4],
+    s: &mut [N::Scratch; S],
 ) -> usize {
     let mut sum = 0;
-    for x in xs.chunks_exact(4) {
-        let [s0, s1, s2, s3] = &mut *s;
-        net.forward_batch([(&x[0], s0), (&x[1], s1), (&x[2], s2), (&x[3], s3)]);
+    for x in xs.chunks_exact(S) {
+        let mut k = 0;
+        net.forward_batch(s.each_mut().map(|s| {
+            k += 1;
+            (&x[k - 1], s)
+        }));
         sum += s
             .iter()
             .map(|s| tinytrain::argmax(N::output(s)))
@@ -127,9 +130,13 @@ fn w3(c: &mut Criterion) {
     g.bench_function("inference batch 1", |b| {
         b.iter(|| infer_all(&*net, &xs, &mut s))
     });
-    let mut four = Box::new([W3::SCRATCH, W3::SCRATCH, W3::SCRATCH, W3::SCRATCH]);
+    let mut four: Box<[_; 4]> = Box::new(core::array::from_fn(|_| W3::SCRATCH));
     g.bench_function("inference batch 64, four samples per pass", |b| {
-        b.iter(|| infer_all_by_four(&*net, &xs, &mut four))
+        b.iter(|| infer_all_by(&*net, &xs, &mut four))
+    });
+    let mut eight: Box<[_; 8]> = Box::new(core::array::from_fn(|_| W3::SCRATCH));
+    g.bench_function("inference batch 64, eight samples per pass", |b| {
+        b.iter(|| infer_all_by(&*net, &xs, &mut eight))
     });
     g.finish();
 }
