@@ -316,8 +316,8 @@ const LANE_ROWS: usize = 2;
 /// for sample `s`: four partial sums over the inputs `i ≡ k (mod 4)` in
 /// order, combined as ((0 + 2) + (1 + 3)), then the tail in order, then the
 /// bias. No sum crosses lanes, so nothing is reduced across a vector;
-/// blocks of [`LANE_ROWS`] rows share each input vector. Inputs shorter
-/// than four go through [`matvec`].
+/// blocks of rows (four with AVX-512, else two) share each input vector.
+/// Inputs shorter than four go through [`matvec`].
 #[cfg(not(target_arch = "arm"))]
 pub fn matvec_lanes<const I: usize>(
     w: &[f32],
@@ -543,10 +543,10 @@ fn set_bits(mut m: u64) -> impl Iterator<Item = usize> + Clone {
 /// row stays in registers for the whole batch instead of going through
 /// memory once per sample.
 ///
-/// Which terms a row skips is a bit mask per row, made for up to
-/// [`MASK_ROWS`] rows and [`TERMS_PER_BLOCK`] terms at a time from the
-/// deltas as they lie (sample after sample); a row then walks the set bits
-/// of its mask, with no branch on the (unpredictable) zeros. Terms whose
+/// Which terms a row skips is a bit mask per row, made for up to 64 rows
+/// and 64 terms at a time from the deltas as they lie (sample after
+/// sample); a row then walks the set bits of its mask, with no branch on
+/// the (unpredictable) zeros. Terms whose
 /// `δ` is too short or whose `x` is not one row wide are ignored, as a zip
 /// would.
 pub fn outer_sum(gw: &mut [f32], gb: &mut [f32], first: usize, terms: &[(&[f32], &[f32])]) {

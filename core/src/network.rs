@@ -150,7 +150,9 @@ pub trait Network<const I: usize, const O: usize>: Model {
     /// Runs the network on `S` samples at once, each an `(input, scratch)`
     /// pair: the same results, to the bit, as `S` calls of
     /// [`forward`](Network::forward). On hosts a dense layer reads each of
-    /// its weights once for all `S` samples ([`kernel::matvec_batch`]).
+    /// its weights once for all `S` samples: with `S` a multiple of
+    /// [`kernel::SAMPLE_LANES`], one sample per vector lane
+    /// ([`kernel::matvec_lanes`]), else [`kernel::matvec_batch`].
     fn forward_batch<const S: usize>(&self, io: [(&[f32; I], &mut Self::Scratch); S]) {
         for (x, s) in io {
             self.forward(x, s);
