@@ -101,7 +101,8 @@ where
 /// [`forward_backward`] for `S` samples, each `(input, target, scratch)`:
 /// the same results and scratch contents, to the bit, as `S` calls in
 /// order, but the forward pass reads each layer's weights once for all of
-/// them ([`Network::forward_batch`]).
+/// them ([`Network::forward_batch`]) and the loss may take them together
+/// ([`Loss::loss_grad_batch`]).
 pub fn forward_backward_batch<N, L, const I: usize, const O: usize, const S: usize>(
     net: &N,
     mut io: [(&[f32; I], &Target<O>, &mut N::Scratch); S],

@@ -76,6 +76,7 @@ use crate::sync::{ExitOnDrop, FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS
 /// A step gets at most one thread per this many (samples × parameters):
 /// below it a hand-off between threads costs more than the work it shares.
 pub const MIN_WORK_PER_THREAD: usize = 16_384;
+
 /// Input rows of `I` floats in one buffer that starts on a 32-byte
 /// boundary (it is made of 256-bit vectors), so when `I` is a multiple of 8
 /// (W2's 64, W3's 784) every row does: the kernels' 256-bit loads of a row
@@ -1450,4 +1451,25 @@ where
     shared.commits.fetch_add(1, Ordering::Relaxed);
     *stats = batch_stats;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rows;
+
+    #[test]
+    fn rows_start_on_32_bytes_and_hold_what_they_were_given() {
+        let v: Vec<[f32; 3]> = (0..5).map(|r| [r as f32, -1.0, 0.5 * r as f32]).collect();
+        let mut rows = Rows::from(v.clone());
+        assert_eq!(&rows[..], &v[..]);
+        assert_eq!(rows.as_ptr() as usize % 32, 0);
+        rows[4][1] = 9.0;
+        assert_eq!(rows.iter().map(|r| r[1]).sum::<f32>(), 5.0);
+        let wide: Rows<64> = (0..3).map(|r| [r as f32; 64]).collect();
+        assert_eq!(wide.len(), 3);
+        for r in wide.iter() {
+            assert_eq!(r.as_ptr() as usize % 32, 0);
+        }
+        assert!(Rows::<4>::default().is_empty());
+    }
 }
