@@ -9,7 +9,7 @@
 # missing; defmt-print through `cargo install` when missing (about 90 s once).
 # Checks: formatting, clippy (default and all features), the host test suites
 # (default and all features, and on baseline x86-64), the exhaustive check of
-# the vectorised exp, the core built for
+# the vectorised exp and ln, the core built for
 # Cortex-M0 and Cortex-M4F with each feature, rustdoc, and the firmware built
 # for every target and run in QEMU.
 set -euo pipefail
@@ -56,7 +56,7 @@ check "clippy, default features" cargo clippy --workspace --all-targets -- -D wa
 check "clippy, all features" cargo clippy --workspace --all-targets --all-features -- -D warnings
 check "tests, default features" cargo test --workspace
 check "tests, all features (fast-math tolerances)" cargo test --workspace --all-features
-check "exp8 has libm's bits for all 2^32 inputs (release)" \
+check "exp8 and ln8 have libm's bits for all 2^32 inputs (release)" \
   cargo test -q --release -p tinytrain --lib -- --ignored
 # Host builds use the machine's whole vector unit (.cargo/config.toml); the
 # four-lane kernels that other hosts run are linted and tested here too.
