@@ -933,14 +933,19 @@ mod tests {
             let mut many = [[f32::NAN; 9]; SAMPLE_LANES];
             let outs = many.each_mut().map(|o| &mut o[..rows]);
             matvec_lanes(w, &b[..rows], x.each_ref(), outs);
-            for s in 0..SAMPLE_LANES {
-                for o in 0..rows {
-                    assert_eq!(
-                        many[s][o].to_bits(),
-                        one[s][o].to_bits(),
-                        "I={I} rows={rows} s={s} o={o}"
-                    );
-                }
+            assert_same_outputs(&many, &one, rows, &format!("I={I}"));
+        }
+    }
+
+    /// The first `rows` outputs of every sample agree to the bit.
+    fn assert_same_outputs(got: &[[f32; 9]], want: &[[f32; 9]], rows: usize, case: &str) {
+        for (s, (g, w)) in got.iter().zip(want).enumerate() {
+            for o in 0..rows {
+                assert_eq!(
+                    g[o].to_bits(),
+                    w[o].to_bits(),
+                    "{case} rows={rows} s={s} o={o}"
+                );
             }
         }
     }
@@ -980,15 +985,7 @@ mod tests {
                     xs,
                     [&mut m0[..rows], &mut m1[..rows], &mut m2[..rows]],
                 );
-                for s in 0..3 {
-                    for o in 0..rows {
-                        assert_eq!(
-                            many[s][o].to_bits(),
-                            one[s][o].to_bits(),
-                            "n={n} rows={rows} s={s} o={o}"
-                        );
-                    }
-                }
+                assert_same_outputs(&many, &one, rows, &format!("n={n}"));
             }
         }
     }

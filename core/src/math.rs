@@ -340,11 +340,21 @@ mod tests {
         }
     }
 
+    /// `edges` and their 64 neighbours each way, with both signs, then a
+    /// stride over every bit pattern.
+    fn probes(edges: &'static [u32]) -> impl Iterator<Item = u32> {
+        let near = edges
+            .iter()
+            .flat_map(|&e| (0..64u32).flat_map(move |d| [e.wrapping_add(d), e.wrapping_sub(d)]))
+            .flat_map(|b| [b & 0x7fff_ffff, b | 0x8000_0000]);
+        near.chain((0..=u32::MAX).step_by(4099))
+    }
+
     /// Inputs for [`exp8`]: the edges of every case of its algorithm, the
     /// extremes, and a stride over every bit pattern.
     fn exp_probes() -> impl Iterator<Item = u32> {
-        let edges = [
-            0x3900_0000u32,
+        probes(&[
+            0x3900_0000,
             0x3eb1_7218,
             0x3f85_1592,
             0x42ae_ac50,
@@ -353,12 +363,18 @@ mod tests {
             0x7f80_0000,
             0x7fc0_0000,
             0x0000_0001,
-        ];
-        let near = edges
-            .into_iter()
-            .flat_map(|e| (0..64u32).flat_map(move |d| [e.wrapping_add(d), e.wrapping_sub(d)]))
-            .flat_map(|b| [b & 0x7fff_ffff, b | 0x8000_0000]);
-        near.chain((0..=u32::MAX).step_by(4099))
+        ])
+    }
+
+    /// `check` over all 2^32 bit patterns, split among every core.
+    fn every_f32_on_every_core(check: fn(core::ops::Range<u64>)) {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let (lo, hi) = ((t << 32) / threads, ((t + 1) << 32) / threads);
+                s.spawn(move || check(lo..hi));
+            }
+        });
     }
 
     fn check_exp8(bits: impl Iterator<Item = u32>) {
@@ -410,21 +426,15 @@ mod tests {
     #[test]
     #[ignore = "exhaustive; run in release"]
     fn exp8_has_the_bits_of_libm_for_every_f32() {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        std::thread::scope(|s| {
-            for t in 0..threads {
-                let (lo, hi) = ((t << 32) / threads, ((t + 1) << 32) / threads);
-                s.spawn(move || check_exp8((lo..hi).map(|b| b as u32)));
-            }
-        });
+        every_f32_on_every_core(|r| check_exp8(r.map(|b| b as u32)));
     }
 
     /// Inputs for [`ln8`]: both sides of every branch and of the
     /// reduction's cut at √2/2, the extremes, and a stride over every bit
     /// pattern.
     fn ln_probes() -> impl Iterator<Item = u32> {
-        let edges = [
-            0x0000_0000u32,
+        probes(&[
+            0x0000_0000,
             0x0000_0001,
             0x0080_0000,
             0x3f35_04f3,
@@ -432,12 +442,7 @@ mod tests {
             0x7f80_0000,
             0x7fc0_0000,
             0x7fff_ffff,
-        ];
-        let near = edges
-            .into_iter()
-            .flat_map(|e| (0..64u32).flat_map(move |d| [e.wrapping_add(d), e.wrapping_sub(d)]))
-            .flat_map(|b| [b & 0x7fff_ffff, b | 0x8000_0000]);
-        near.chain((0..=u32::MAX).step_by(4099))
+        ])
     }
 
     fn check_ln8(bits: impl Iterator<Item = u32>) {
@@ -454,13 +459,7 @@ mod tests {
     #[test]
     #[ignore = "exhaustive; run in release"]
     fn ln8_has_the_bits_of_libm_for_every_f32() {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        std::thread::scope(|s| {
-            for t in 0..threads {
-                let (lo, hi) = ((t << 32) / threads, ((t + 1) << 32) / threads);
-                s.spawn(move || check_ln8((lo..hi).map(|b| b as u32)));
-            }
-        });
+        every_f32_on_every_core(|r| check_ln8(r.map(|b| b as u32)));
     }
 
     #[test]
