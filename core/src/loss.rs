@@ -94,12 +94,7 @@ pub trait Loss<const O: usize> {
         targets: [&Target<O>; S],
         grads: [&mut [f32; O]; S],
     ) -> [Result<f32, Error>; S] {
-        let mut k = 0;
-        grads.map(|g| {
-            let r = self.loss_grad(outs[k], targets[k], g);
-            k += 1;
-            r
-        })
+        one_by_one(self, outs, targets, grads)
     }
 
     /// L(out, target) alone.
@@ -110,6 +105,22 @@ pub trait Loss<const O: usize> {
 
     /// Whether `out` predicts the target's class (see [`Target::class`]).
     fn correct(&self, out: &[f32; O], target: &Target<O>) -> bool;
+}
+
+/// [`Loss::loss_grad`] of each sample in turn: what
+/// [`Loss::loss_grad_batch`] computes.
+fn one_by_one<L: Loss<O> + ?Sized, const O: usize, const S: usize>(
+    loss: &L,
+    outs: [&[f32; O]; S],
+    targets: [&Target<O>; S],
+    grads: [&mut [f32; O]; S],
+) -> [Result<f32, Error>; S] {
+    let mut k = 0;
+    grads.map(|g| {
+        let r = loss.loss_grad(outs[k], targets[k], g);
+        k += 1;
+        r
+    })
 }
 
 /// Mean squared error, averaged over the outputs: L = (1/O)·Σ (y − t)².
@@ -264,12 +275,7 @@ impl<const O: usize> Loss<O> for SoftmaxCrossEntropy {
             && classes.iter().all(Option::is_some)
             && outs.iter().all(|o| crate::kernel::all_finite(&o[..]));
         if !lanes {
-            let mut k = 0;
-            return grads.map(|g| {
-                let r = self.loss_grad(outs[k], targets[k], g);
-                k += 1;
-                r
-            });
+            return one_by_one(self, outs, targets, grads);
         }
         let mut losses = [0.0f32; S];
         for g0 in (0..S).step_by(8) {

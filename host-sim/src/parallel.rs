@@ -102,22 +102,34 @@ impl<const I: usize> std::ops::DerefMut for Rows<I> {
     }
 }
 
+impl<const I: usize> Rows<I> {
+    /// Appends a row.
+    pub fn push(&mut self, row: [f32; I]) {
+        let (start, end) = (self.len * I, (self.len + 1) * I);
+        self.blocks.resize(end.div_ceil(8), f32x8::ZERO);
+        let floats: &mut [f32] = bytemuck::cast_slice_mut(&mut self.blocks);
+        floats[start..end].copy_from_slice(&row);
+        self.len += 1;
+    }
+}
+
 impl<const I: usize> FromIterator<[f32; I]> for Rows<I> {
     fn from_iter<T: IntoIterator<Item = [f32; I]>>(iter: T) -> Self {
-        Self::from(iter.into_iter().collect::<Vec<_>>())
+        let iter = iter.into_iter();
+        let mut rows = Rows {
+            blocks: Vec::with_capacity((iter.size_hint().0 * I).div_ceil(8)),
+            len: 0,
+        };
+        for row in iter {
+            rows.push(row);
+        }
+        rows
     }
 }
 
 impl<const I: usize> From<Vec<[f32; I]>> for Rows<I> {
     fn from(rows: Vec<[f32; I]>) -> Self {
-        let src = rows.as_flattened();
-        let mut blocks = vec![f32x8::ZERO; src.len().div_ceil(8)];
-        let floats: &mut [f32] = bytemuck::cast_slice_mut(&mut blocks);
-        floats[..src.len()].copy_from_slice(src);
-        Self {
-            blocks,
-            len: rows.len(),
-        }
+        rows.into_iter().collect()
     }
 }
 
@@ -1470,6 +1482,11 @@ mod tests {
         for r in wide.iter() {
             assert_eq!(r.as_ptr() as usize % 32, 0);
         }
-        assert!(Rows::<4>::default().is_empty());
+        let mut grown = Rows::<4>::default();
+        assert!(grown.is_empty());
+        for r in 0..3 {
+            grown.push([r as f32; 4]);
+        }
+        assert_eq!(&grown[..], &[[0.0; 4], [1.0; 4], [2.0; 4]]);
     }
 }
