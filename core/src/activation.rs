@@ -265,7 +265,11 @@ mod tests {
                     (z[k], d[k])
                 };
                 assert_eq!(a[k].to_bits(), want_a.to_bits(), "len {len}, apply {k}");
-                assert_eq!(delta[k].to_bits(), want_d.to_bits(), "len {len}, backprop {k}");
+                assert_eq!(
+                    delta[k].to_bits(),
+                    want_d.to_bits(),
+                    "len {len}, backprop {k}"
+                );
             }
         }
         // Outputs longer than the deltas: only the common part changes.

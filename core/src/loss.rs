@@ -280,37 +280,37 @@ impl<const O: usize> Loss<O> for SoftmaxCrossEntropy {
         let mut losses = [0.0f32; S];
         for g0 in (0..S).step_by(8) {
             let n = (S - g0).min(8);
-            // Logit c of each lane's sample (unused lanes: 0).
-            let logit = |c: usize| {
-                let mut z = [0.0f32; 8];
-                for (j, v) in z[..n].iter_mut().enumerate() {
+            // Logit c of each lane's sample (unused lanes: 0), then e^(z − m).
+            let mut z = [wide::f32x8::ZERO; O];
+            for (c, z) in z.iter_mut().enumerate() {
+                let mut v = [0.0f32; 8];
+                for (j, v) in v[..n].iter_mut().enumerate() {
                     *v = outs[g0 + j][c];
                 }
-                wide::f32x8::from(z)
-            };
-            let mut m = wide::f32x8::splat(f32::NEG_INFINITY);
-            for c in 0..O {
-                m = m.fast_max(logit(c));
+                *z = wide::f32x8::from(v);
             }
-            // e^(z − m) into the gradients, summed over the classes in order.
+            let mut m = wide::f32x8::splat(f32::NEG_INFINITY);
+            for &z in &z {
+                m = m.fast_max(z);
+            }
+            // Summed over the classes in order.
             let mut sum = wide::f32x8::ZERO;
-            for c in 0..O {
-                let e = wide::f32x8::from(math::exp8((logit(c) - m).to_array()));
-                sum += e;
-                for (g, &v) in grads[g0..g0 + n].iter_mut().zip(e.as_array_ref()) {
-                    g[c] = v;
-                }
+            for z in z.iter_mut() {
+                *z = wide::f32x8::from(math::exp8((*z - m).to_array()));
+                sum += *z;
             }
             let lse = (m + wide::f32x8::from(math::ln8(sum.to_array()))).to_array();
-            let inv = (wide::f32x8::ONE / sum).to_array();
-            for j in 0..n {
+            let inv = wide::f32x8::ONE / sum;
+            for (c, &e) in z.iter().enumerate() {
+                for (g, &p) in grads[g0..g0 + n].iter_mut().zip((e * inv).as_array_ref()) {
+                    g[c] = p;
+                }
+            }
+            for (j, &lse) in lse[..n].iter().enumerate() {
                 let s = g0 + j;
                 let c = classes[s].unwrap_or_default();
-                for g in grads[s].iter_mut() {
-                    *g *= inv[j];
-                }
                 grads[s][c] -= 1.0;
-                losses[s] = lse[j] - outs[s][c];
+                losses[s] = lse - outs[s][c];
             }
         }
         losses.map(Ok)
