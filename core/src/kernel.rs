@@ -302,9 +302,9 @@ pub const SAMPLE_LANES: usize = EW;
 
 /// Rows per pass of [`matvec_lanes`]: their four partial sums each stay in
 /// registers (AVX-512 has 32 of them, AVX 16).
-#[cfg(target_feature = "avx512f")]
+#[cfg(all(not(target_arch = "arm"), target_feature = "avx512f"))]
 const LANE_ROWS: usize = 4;
-#[cfg(not(target_feature = "avx512f"))]
+#[cfg(all(not(target_arch = "arm"), not(target_feature = "avx512f")))]
 const LANE_ROWS: usize = 2;
 
 /// [`matvec`] for [`SAMPLE_LANES`] samples at once, one per vector lane:
@@ -546,9 +546,8 @@ fn set_bits(mut m: u64) -> impl Iterator<Item = usize> + Clone {
 /// Which terms a row skips is a bit mask per row, made for up to 64 rows
 /// and 64 terms at a time from the deltas as they lie (sample after
 /// sample); a row then walks the set bits of its mask, with no branch on
-/// the (unpredictable) zeros. Terms whose
-/// `δ` is too short or whose `x` is not one row wide are ignored, as a zip
-/// would.
+/// the (unpredictable) zeros. Terms whose `δ` is too short or whose `x` is
+/// not one row wide are ignored, as a zip would.
 pub fn outer_sum(gw: &mut [f32], gb: &mut [f32], first: usize, terms: &[(&[f32], &[f32])]) {
     let rows = gb.len();
     let Some(n) = gw.len().checked_div(rows) else {

@@ -306,24 +306,25 @@ impl<const I: usize, const O: usize, A: Activation> Network<I, O> for Dense<I, O
 
     #[inline]
     fn forward_batch<const S: usize>(&self, mut io: [(&[f32; I], &mut LayerScratch<O>); S]) {
+        let w = self.w.as_flattened();
         #[cfg(not(target_arch = "arm"))]
-        if S.is_multiple_of(kernel::SAMPLE_LANES) {
+        let in_lanes = S.is_multiple_of(kernel::SAMPLE_LANES);
+        #[cfg(target_arch = "arm")]
+        let in_lanes = false;
+        if in_lanes {
             // One sample per vector lane.
-            let w = self.w.as_flattened();
+            #[cfg(not(target_arch = "arm"))]
             for group in io.chunks_exact_mut(kernel::SAMPLE_LANES) {
                 let xs: [&[f32; I]; kernel::SAMPLE_LANES] = core::array::from_fn(|s| group[s].0);
                 let mut outs = group.iter_mut().map(|p| &mut p.1.out[..]);
                 let outs = core::array::from_fn(|_| outs.next().unwrap_or_default());
                 kernel::matvec_lanes(w, &self.b, xs, outs);
             }
-            for (_, s) in io {
-                A::apply(&mut s.out);
-            }
-            return;
+        } else {
+            let xs = io.each_ref().map(|p| p.0 as &[f32]);
+            let outs = io.each_mut().map(|p| &mut p.1.out[..]);
+            kernel::matvec_batch(w, &self.b, xs, outs);
         }
-        let xs = io.each_ref().map(|p| p.0 as &[f32]);
-        let outs = io.each_mut().map(|p| &mut p.1.out[..]);
-        kernel::matvec_batch(self.w.as_flattened(), &self.b, xs, outs);
         for (_, s) in io {
             A::apply(&mut s.out);
         }

@@ -222,7 +222,7 @@ pub fn w3(set: &TrainSet<784, 10>, threads: usize, pacing: Pacing) -> Result<Run
     // 20 warm-up steps (fewer if the set is smaller).
     let w = set.len().min(20 * 64);
     let warm = TrainSet {
-        x: set.x[..w].to_vec().into(),
+        x: set.x[..w].iter().copied().collect(),
         t: set.t[..w].to_vec(),
     };
     epoch(&mut t, &warm)?;
