@@ -9,7 +9,7 @@
 # missing; defmt-print through `cargo install` when missing (about 90 s once).
 # Checks: formatting, clippy (default and all features), the host test suites
 # (default and all features, and on baseline x86-64), the exhaustive check of
-# the vectorised exp and ln, the core built for
+# the vectorised exp and ln, the core linted (clippy -D warnings) for
 # Cortex-M0 and Cortex-M4F with each feature, rustdoc, and the firmware built
 # for every target and run in QEMU.
 set -euo pipefail
@@ -67,8 +67,9 @@ if [[ $(uname -m) == x86_64 ]]; then
 fi
 for target in thumbv6m-none-eabi thumbv7em-none-eabihf; do
   for features in "" defmt fast-math std "defmt fast-math std"; do
-    check "core for $target, features [${features}]" \
-      cargo build -q -p tinytrain --target "$target" --no-default-features --features "$features"
+    check "core for $target, features [${features}] (clippy -D warnings)" \
+      cargo clippy -q -p tinytrain --target "$target" --no-default-features --features "$features" \
+      -- -D warnings
   done
 done
 check "rustdoc -D warnings" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps -q
