@@ -1495,11 +1495,13 @@ mod tests {
         for ranges in &plan {
             assert!(!ranges.is_empty());
             for r in ranges {
-                if r.rows.0 == 0 && next.1 != 0 {
+                if r.layer != next.0 {
+                    // The previous layer ended with its last row.
+                    assert_eq!(next.1, net.layer(next.0).unwrap().outputs);
                     next = (next.0 + 1, 0);
                 }
                 assert_eq!((r.layer, r.rows.0), next, "{ranges:?}");
-                assert!(r.rows.1 > r.rows.0);
+                assert!(r.len() > 0);
                 let layer = net.layer(r.layer).unwrap();
                 assert!(r.rows.1 <= layer.outputs);
                 assert_eq!(r.inputs, layer.inputs);
@@ -1509,7 +1511,7 @@ mod tests {
         let last = net.layer(N::LAYERS - 1).unwrap();
         assert_eq!(next, (N::LAYERS - 1, last.outputs));
         plan.iter()
-            .map(|c| c.iter().map(|r| r.rows.1 - r.rows.0).sum())
+            .map(|c| c.iter().map(|r| r.len()).sum())
             .collect()
     }
 
