@@ -471,8 +471,10 @@ pub fn outer_sub(w: &mut [f32], b: &mut [f32], delta: &[f32], x: &[f32], lr: f32
     outer_update(w, b, delta, x, -lr);
 }
 
-/// Rows at least this long skip their update when their delta is zero.
-const SKIP_ZERO_ROWS_FROM: usize = 16;
+/// Rows at least this long skip their update when their delta is zero
+/// ([`outer_acc`], [`outer_sub`], [`outer_sum`]); shorter rows are cheaper
+/// to update than to test.
+pub const SKIP_ZERO_ROWS_FROM: usize = 16;
 
 /// `w[o][i] += (scale·delta[o])·x[i]`, `b[o] += scale·delta[o]`; with
 /// `scale = 1` the multiplication is exact, so this is plain accumulation.

@@ -62,7 +62,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tinytrain::kernel::{outer_sum, scale_sum_sq, Update};
+use tinytrain::kernel::{outer_sum, scale_sum_sq, Update, SKIP_ZERO_ROWS_FROM};
 use tinytrain::rng::shuffle;
 use tinytrain::{
     forward_backward, forward_backward_batch, Dataset, EpochStats, Error, Loss, Model, Network,
@@ -201,15 +201,17 @@ impl RowRange {
 /// Splits all rows of all layers into `chunks` contiguous chunks of nearly
 /// equal work, in row order. A row costs `inputs + 1` multiply-adds per
 /// sample whose delta is not zero; behind a ReLU about half the deltas are
-/// zero and skipped, so such a row counts `inputs / 2 + 1`. (Counting them
-/// in full left W2's second chunk, which holds the dense output layer, about
-/// a third slower than the first on two threads.) Any partition gives the
-/// same bits; this one balances the load.
+/// zero, and `outer_sum` skips them in rows of at least
+/// [`SKIP_ZERO_ROWS_FROM`] inputs, so such a row counts `inputs / 2 + 1`.
+/// (Counting them in full left W2's second chunk, which holds the dense
+/// output layer, about a third slower than the first on two threads.) Any
+/// partition gives the same bits; this one balances the load.
 fn partition_rows<N: Model>(net: &N, chunks: usize) -> Vec<Vec<RowRange>> {
     let shape: Vec<(usize, usize, usize)> = (0..N::LAYERS)
         .filter_map(|l| {
             net.layer(l).map(|v| {
-                let cost = if v.activation == <tinytrain::Relu as tinytrain::Activation>::NAME {
+                let relu = v.activation == <tinytrain::Relu as tinytrain::Activation>::NAME;
+                let cost = if relu && v.inputs >= SKIP_ZERO_ROWS_FROM {
                     v.inputs / 2 + 1
                 } else {
                     v.inputs + 1
@@ -1483,7 +1485,7 @@ mod tests {
     use tinytrain::Model;
 
     use super::{partition_rows, Rows};
-    use crate::nets::{Binary, Digits, Mnist, Sine};
+    use crate::nets::{Binary, Csv8Reg, Digits, Mnist, Sine};
 
     /// Every row of every layer exactly once, in order, in `chunks` chunks
     /// (fewer only when there are fewer rows); returns rows per chunk.
@@ -1522,6 +1524,7 @@ mod tests {
             check_partition::<Mnist>(chunks);
             check_partition::<Sine>(chunks);
             check_partition::<Binary>(chunks);
+            check_partition::<Csv8Reg>(chunks);
         }
         // W2: the 32 ReLU rows count half their 64 inputs, like the 10
         // dense output rows of 32, so two chunks get 21 rows each.
@@ -1529,6 +1532,9 @@ mod tests {
         // Without a ReLU every row counts its inputs in full: Binary's first
         // layer (32 rows of 2 inputs) is cheap next to its rows of 32.
         assert_eq!(check_partition::<Binary>(2), [32 + 16, 16 + 1]);
+        // So do ReLU rows too short to skip zero deltas: Csv8Reg's first
+        // layer (8 inputs) counts 9 a row, its second (32 inputs) 17.
+        assert_eq!(check_partition::<Csv8Reg>(2), [32 + 9, 23 + 1]);
     }
 
     #[test]
