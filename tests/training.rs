@@ -371,3 +371,78 @@ fn batched_forward_backward_has_the_bits_of_one_sample_at_a_time() {
         assert_eq!(bits(Odd::output(s)), bits(out));
     }
 }
+
+/// Every weight and bias of a network, layer after layer, as bits.
+fn param_bits<N: Model>(n: &N) -> Vec<u32> {
+    (0..N::LAYERS)
+        .filter_map(|l| n.layer(l))
+        .flat_map(|l| {
+            l.w.iter()
+                .chain(l.b)
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// `Gradients::accumulate_batch` of four samples against four
+/// `accumulate` calls: the same losses, sums and count, to the bit; with a
+/// bad third sample, the first two added and nothing else.
+fn accumulate_batch_matches<N, L, const I: usize, const O: usize>(
+    net: &N,
+    xs: &[[f32; I]; 4],
+    ts: &[Target<O>; 4],
+    loss: &L,
+) where
+    N: Network<I, O>,
+    L: tinytrain::Loss<O>,
+{
+    let mut scratch = N::SCRATCH;
+    let mut one = Gradients::<N>::ZERO;
+    let mut losses = Vec::new();
+    for (x, t) in xs.iter().zip(ts) {
+        match one.accumulate(net, &mut scratch, x, t, loss) {
+            Ok(l) => losses.push(l.to_bits()),
+            Err(e) => {
+                losses.push(u32::MAX);
+                assert_eq!(e, Error::NonFinite("input"));
+                break;
+            }
+        }
+    }
+    let mut four = Gradients::<N>::ZERO;
+    let mut scratches = [N::SCRATCH, N::SCRATCH, N::SCRATCH, N::SCRATCH];
+    let batched = four.accumulate_batch(net, &mut scratches, xs.each_ref(), ts.each_ref(), loss);
+    match batched {
+        Ok(l) => assert_eq!(l.map(f32::to_bits)[..], losses[..]),
+        Err(e) => {
+            assert_eq!(e, Error::NonFinite("input"));
+            assert_eq!(losses.last(), Some(&u32::MAX));
+        }
+    }
+    assert_eq!(four.count, one.count);
+    assert_eq!(param_bits(&four.sum), param_bits(&one.sum));
+}
+
+#[test]
+fn batched_accumulation_has_the_bits_of_one_sample_at_a_time() {
+    // W1's shape (two inputs: the narrow rows of one row per vector lane;
+    // a single output: four samples' exponentials), and the odd widths.
+    type W1 = mlp![Dense<2, 8, Sigmoid>, Dense<8, 1, Sigmoid>];
+    let mut w1 = W1::ZERO;
+    tinytrain::init_seeded(&mut w1, Init::PyTorchDefault, 3);
+    let ts = T.map(Target::Values);
+    accumulate_batch_matches(&w1, &X, &ts, &Mse);
+    let mut odd = Odd::ZERO;
+    tinytrain::init_seeded(&mut odd, Init::PyTorchDefault, 11);
+    let mut rng = Rng::seed(5);
+    let mut xs: [[f32; 37]; 4] =
+        core::array::from_fn(|_| core::array::from_fn(|_| tinytrain::rng::uniform(&mut rng, 3.0)));
+    let ts: [Target<3>; 4] = core::array::from_fn(|k| Target::Class(k % 3));
+    accumulate_batch_matches(&odd, &xs, &ts, &SoftmaxCrossEntropy);
+    let mut bad = X;
+    bad[2][1] = f32::INFINITY;
+    accumulate_batch_matches(&w1, &bad, &T.map(Target::Values), &Mse);
+    xs[2][7] = f32::NAN;
+    accumulate_batch_matches(&odd, &xs, &ts, &SoftmaxCrossEntropy);
+}

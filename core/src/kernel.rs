@@ -81,6 +81,35 @@ fn dot2(r0: &[f32], r1: &[f32], x: &[f32]) -> [f32; 2] {
 #[cfg(not(target_arch = "arm"))]
 const MATVEC_ROWS: usize = 8;
 
+/// The full blocks of [`EW`] rows of [`matvec`] for rows shorter than
+/// [`LANES`] (W1's hidden layer has two inputs), one row per vector lane:
+/// lane `r` runs row `r`'s plain running sum ([`row_dot`]) from zero, then
+/// adds the bias, so every output has the bits of the scalar loop. Returns
+/// what is left of `w`, `b` and `out`.
+#[cfg(not(target_arch = "arm"))]
+#[inline(always)]
+fn narrow_blocks<'a, 'o>(
+    w: &'a [f32],
+    b: &'a [f32],
+    x: &[f32],
+    out: &'o mut [f32],
+) -> (&'a [f32], &'a [f32], &'o mut [f32]) {
+    let n = x.len();
+    let blocks = w.chunks_exact(EW * n);
+    let rest = blocks.remainder();
+    let (bb, bl) = b.as_chunks::<EW>();
+    let (ob, ol) = out.as_chunks_mut::<EW>();
+    for ((rows, bias), o) in blocks.zip(bb).zip(ob.iter_mut()) {
+        let mut s = Ew::ZERO;
+        for (i, &xi) in x.iter().enumerate() {
+            let column: [f32; EW] = core::array::from_fn(|r| rows[r * n + i]);
+            s += Ew::from(column) * Ew::splat(xi);
+        }
+        *o = (Ew::from(*bias) + s).into();
+    }
+    (rest, bl, ol)
+}
+
 /// The full blocks of [`MATVEC_ROWS`] rows of [`matvec`]; returns what is
 /// left of `w`, `b` and `out`.
 #[cfg(not(target_arch = "arm"))]
@@ -126,6 +155,8 @@ fn row_dot(w: &[f32], x: &[f32]) -> f32 {
 pub fn matvec(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
     let n = x.len();
     if n < LANES {
+        #[cfg(not(target_arch = "arm"))]
+        let (w, b, out) = narrow_blocks(w, b, x, out);
         for ((row, &bias), o) in w.chunks_exact(n).zip(b).zip(out.iter_mut()) {
             *o = bias + row_dot(row, x);
         }
@@ -894,17 +925,26 @@ mod tests {
 
     #[test]
     fn matvec_rows_have_the_bits_of_their_own_dot() {
-        // Every block size and remainder: full blocks of MATVEC_ROWS, pairs, a last row.
+        // Every block size and remainder: full blocks of MATVEC_ROWS (or, for
+        // rows shorter than LANES, of one row per lane), pairs, a last row.
         let x: [f32; 37] = core::array::from_fn(|i| (i as f32 * 0.731).sin() * 3.0);
         let w: [f32; 37 * 19] = core::array::from_fn(|k| (k as f32 * 0.173).cos() / 7.0);
         let b: [f32; 19] = core::array::from_fn(|k| k as f32 * 0.01 - 0.05);
-        for n in [4usize, 5, 8, 13, 36, 37] {
-            for rows in 0..=19 {
-                let mut out = [f32::NAN; 19];
-                matvec(&w[..rows * n], &b[..rows], &x[..n], &mut out[..rows]);
-                for o in 0..rows {
-                    let e = b[o] + dot(&w[o * n..(o + 1) * n], &x[..n]);
-                    assert_eq!(out[o].to_bits(), e.to_bits(), "n={n} rows={rows} o={o}");
+        // Zeros of both signs in the inputs and the biases: a lane that
+        // added them in another order, or skipped the sum's start from +0,
+        // would give the other sign.
+        let mut zx = x;
+        zx[..3].copy_from_slice(&[-0.0, 0.0, -0.0]);
+        let zb: [f32; 19] = core::array::from_fn(|k| if k % 2 == 0 { -0.0 } else { 0.0 });
+        for (x, b) in [(&x, &b), (&zx, &zb)] {
+            for n in [1usize, 2, 3, 4, 5, 8, 13, 36, 37] {
+                for rows in 0..=19 {
+                    let mut out = [f32::NAN; 19];
+                    matvec(&w[..rows * n], &b[..rows], &x[..n], &mut out[..rows]);
+                    for o in 0..rows {
+                        let e = b[o] + dot(&w[o * n..(o + 1) * n], &x[..n]);
+                        assert_eq!(out[o].to_bits(), e.to_bits(), "n={n} rows={rows} o={o}");
+                    }
                 }
             }
         }

@@ -115,12 +115,11 @@ fn one_by_one<L: Loss<O> + ?Sized, const O: usize, const S: usize>(
     targets: [&Target<O>; S],
     grads: [&mut [f32; O]; S],
 ) -> [Result<f32, Error>; S] {
-    let mut k = 0;
-    grads.map(|g| {
-        let r = loss.loss_grad(outs[k], targets[k], g);
-        k += 1;
-        r
-    })
+    let mut out = [Ok(0.0); S];
+    for (k, g) in grads.into_iter().enumerate() {
+        out[k] = loss.loss_grad(outs[k], targets[k], g);
+    }
+    out
 }
 
 /// Mean squared error, averaged over the outputs: L = (1/O)·Σ (y − t)².

@@ -51,8 +51,9 @@
 //! descheduled worker does not stall a phase it has not joined (see `sync`).
 //! A step with little work runs on fewer threads ([`ParallelTrainer::threads_for`])
 //! and is cut into fewer chunks ([`chunk_plan`]); one too small to share at
-//! all (W1: 4 samples × 33 parameters) runs the core's own per-sample path,
-//! whose bits these are. Steps that the threads would make slower (cores
+//! all (W1: 4 samples × 33 parameters) runs the core's own path
+//! ([`tinytrain::Gradients::accumulate_batch`] four samples at a time, then
+//! [`Sgd::step`]), whose bits these are. Steps that the threads would make slower (cores
 //! that hand each other data slowly) run on the leader alone, in the same
 //! chunks: see [`Pacing`].
 
@@ -1308,6 +1309,7 @@ where
 /// What the core's own path needs across the epochs of one `train` call.
 struct Serial<N: Model> {
     scratch: Box<N::Scratch>,
+    four: Box<[N::Scratch; 4]>,
     grads: Box<tinytrain::Gradients<N>>,
     /// This epoch's sample order.
     order: Vec<u32>,
@@ -1317,6 +1319,7 @@ impl<N: Model> Serial<N> {
     fn new(samples: usize) -> Self {
         Serial {
             scratch: Box::new(N::SCRATCH),
+            four: Box::new([N::SCRATCH; 4]),
             grads: Box::new(tinytrain::Gradients::ZERO),
             order: vec![0; samples],
         }
@@ -1326,11 +1329,13 @@ impl<N: Model> Serial<N> {
 impl<N: Model, L> ParallelTrainer<N, L> {
     /// One epoch of [`ParallelTrainer::train`] for steps too small for the
     /// two parts to pay (one thread, under [`MIN_WORK_PER_THREAD`] samples ×
-    /// parameters, like W1's 4 × 33): the core's own per-sample path on
-    /// this thread, `Gradients::accumulate` sample by sample and
-    /// `Sgd::step` per batch, which is what [`tinytrain::Trainer`] runs (the
-    /// same bits, the same statistics, the same errors). When profiling, the
-    /// samples count as `samples` time and the steps as `rows` time.
+    /// parameters, like W1's 4 × 33): the core's own path on this thread,
+    /// `Gradients::accumulate_batch` four samples at a time (the rest of a
+    /// batch one by one with `Gradients::accumulate`) and `Sgd::step` per
+    /// batch. That has the bits, the statistics and the errors of
+    /// [`tinytrain::Trainer`]'s sample-by-sample loop, while the four
+    /// forward passes overlap. When profiling, the samples count as
+    /// `samples` time and the steps as `rows` time.
     fn serial_epoch<const I: usize, const O: usize>(
         &mut self,
         own: &mut Serial<N>,
@@ -1349,7 +1354,19 @@ impl<N: Model, L> ParallelTrainer<N, L> {
         let mut stats = EpochStats::default();
         for b in own.order.chunks_exact(batch) {
             let start = self.profiling.is_some().then(Instant::now);
-            for &i in b {
+            let (quads, rest) = b.as_chunks::<4>();
+            for q in quads {
+                let xs = q.map(|i| &data.x[i as usize]);
+                let ts = q.map(|i| &data.t[i as usize]);
+                let losses = own
+                    .grads
+                    .accumulate_batch(&*self.net, &mut own.four, xs, ts, &self.loss)
+                    .inspect_err(|_| own.grads.clear())?;
+                for (k, l) in losses.into_iter().enumerate() {
+                    stats.add(l, self.loss.correct(N::output(&own.four[k]), ts[k]));
+                }
+            }
+            for &i in rest {
                 let (x, t) = (&data.x[i as usize], &data.t[i as usize]);
                 let l = own
                     .grads
