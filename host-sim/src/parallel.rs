@@ -554,11 +554,16 @@ where
         let (groups, _) = scratch.as_chunks_mut::<S>();
         for (g, group) in groups.iter_mut().enumerate() {
             let base = k0 + g * S;
-            let mut k = base;
+            // The samples first, then a map that only pairs them with their
+            // scratch (a map that also fetched them was not inlined).
+            let mut pairs = [sample(base); S];
+            for (j, p) in pairs.iter_mut().enumerate().skip(1) {
+                *p = sample(base + j);
+            }
+            let mut j = 0;
             let io = group.each_mut().map(|scratch| {
-                let (x, t) = sample(k);
-                k += 1;
-                (x, t, scratch)
+                j += 1;
+                (pairs[j - 1].0, pairs[j - 1].1, scratch)
             });
             let out = forward_backward_batch(net, io, self.loss);
             for (j, (r, scratch)) in out.into_iter().zip(group.iter()).enumerate() {
