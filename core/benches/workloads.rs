@@ -8,8 +8,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tinytrain::{
-    init_seeded, mlp, Dense, Gradients, Identity, Init, Model, Mse, Network, Relu, Rng, Samples,
-    Sgd, SgdConfig, Sigmoid, SoftmaxCrossEntropy, Trainer,
+    init_seeded, mlp, Dense, EpochStats, Gradients, Identity, Init, Loss, Model, Mse, Network,
+    Relu, Rng, Samples, Sgd, SgdConfig, Sigmoid, SoftmaxCrossEntropy, Target, Trainer,
 };
 
 type W1 = mlp![Dense<2, 8, Sigmoid>, Dense<8, 1, Sigmoid>];
@@ -71,6 +71,26 @@ fn w1(c: &mut Criterion) {
         let mut t = Trainer::new(&mut net, &mut s, &mut gr, Mse, sgd).unwrap();
         g.bench_function("train epoch (batch 4)", |b| {
             b.iter(|| black_box(t.epoch_in_order(&mut data, 4).unwrap()))
+        });
+    }
+    {
+        // The same epoch with the four forward passes run together
+        // (`Gradients::accumulate_batch`, what the simulator runs), the loss
+        // and the hits counted as `Trainer` counts them.
+        let mut four = [W1::SCRATCH, W1::SCRATCH, W1::SCRATCH, W1::SCRATCH];
+        let targets = T.map(Target::Values);
+        g.bench_function("train epoch (batch 4, accumulate_batch)", |b| {
+            b.iter(|| {
+                let losses = gr
+                    .accumulate_batch(&net, &mut four, X.each_ref(), targets.each_ref(), &Mse)
+                    .unwrap();
+                let mut stats = EpochStats::default();
+                for (k, l) in losses.into_iter().enumerate() {
+                    stats.add(l, Mse.correct(W1::output(&four[k]), &targets[k]));
+                }
+                sgd.step(&mut net, &mut gr, None).unwrap();
+                black_box(stats)
+            })
         });
     }
     g.bench_function("inference batch 1", |b| {
