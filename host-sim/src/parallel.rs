@@ -53,9 +53,9 @@
 //! and is cut into fewer chunks ([`chunk_plan`]); one too small to share at
 //! all (W1: 4 samples × 33 parameters) runs the core's own path
 //! ([`tinytrain::Gradients::accumulate_batch`] four samples at a time, then
-//! [`Sgd::step`]), whose bits these are. Steps that the threads would make slower (cores
-//! that hand each other data slowly) run on the leader alone, in the same
-//! chunks: see [`Pacing`].
+//! [`Sgd::step`]), whose bits these are. Steps that the threads would make
+//! slower (cores that hand each other data slowly) run on the leader alone,
+//! in the same chunks: see [`Pacing`].
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};

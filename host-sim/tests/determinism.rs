@@ -247,6 +247,27 @@ fn a_non_finite_update_leaves_the_model_as_it_was() {
     }
 }
 
+#[test]
+fn a_non_finite_input_is_refused_alike_on_every_path() {
+    let clean = data::digits()
+        .train
+        .to_train_set::<64, 10>(LossKind::SoftmaxCe)
+        .unwrap();
+    // The order `refused_alike` trains in (seed 1), as the core draws it.
+    let mut order: Vec<u32> = (0..clean.len() as u32).collect();
+    tinytrain::rng::shuffle(&mut order, &mut Rng::seed(1));
+    // A NaN in the first batch's sample at `at`: the core adds the samples
+    // before it, then refuses it. The simulator's paths must give the same
+    // error and leave the model as it was: four samples at a time (batch 4,
+    // the third sample), the rest of a batch one by one (batch 6, the
+    // sixth), and the threads' two parts (batch 64).
+    for (at, batch) in [(2, 4), (5, 6), (2, 64), (40, 64)] {
+        let mut set = clean.clone();
+        set.x[order[at] as usize][7] = f32::NAN;
+        refused_alike(&set, &start(), SgdConfig::new(0.05), batch);
+    }
+}
+
 /// The core refuses the first step of `net` and leaves it alone; so does
 /// the simulator on 1, 2, 3 and 8 threads, with the same error.
 fn refused_alike(set: &TrainSet<64, 10>, net: &Digits, cfg: SgdConfig, batch: usize) {
@@ -296,8 +317,8 @@ fn refused_alike(set: &TrainSet<64, 10>, net: &Digits, cfg: SgdConfig, batch: us
 #[test]
 fn steps_too_small_to_share_take_the_cores_path_with_the_same_bits() {
     // Batch 4 on 2410 parameters is under 16,384 samples × parameters: one
-    // thread (see above), on the core's own per-sample path, whatever the
-    // count asked.
+    // thread (see above), on the core's own path (four samples at a time),
+    // whatever the count asked.
     let cfg = SgdConfig {
         momentum: 0.9,
         clip_norm: Some(1.0),
