@@ -23,6 +23,14 @@ fn bits<N: Model>(net: &N) -> Vec<u32> {
         .collect()
 }
 
+/// The bundled digits' training rows, as W2 trains on them.
+fn digits() -> TrainSet<64, 10> {
+    data::digits()
+        .train
+        .to_train_set::<64, 10>(LossKind::SoftmaxCe)
+        .unwrap()
+}
+
 fn start() -> Box<Digits> {
     let mut net = tinytrain::host::boxed::<Digits>();
     init_seeded(&mut *net, Init::PyTorchDefault, 5);
@@ -138,10 +146,7 @@ fn with_threads(
 }
 
 fn check(cfg: SgdConfig, batch: usize, epochs: u32) {
-    let set = data::digits()
-        .train
-        .to_train_set::<64, 10>(LossKind::SoftmaxCe)
-        .unwrap();
+    let set = digits();
     let (reference, ref_stats) = with_core(&set, cfg, batch, epochs);
     assert_ne!(reference, bits(&*start()), "training must move the weights");
     for threads in [1, 2, 3, 8] {
@@ -224,10 +229,7 @@ fn large_batches_cut_into_more_chunks_are_bit_identical_too() {
 
 #[test]
 fn a_non_finite_update_leaves_the_model_as_it_was() {
-    let set = data::digits()
-        .train
-        .to_train_set::<64, 10>(LossKind::SoftmaxCe)
-        .unwrap();
+    let set = digits();
     // An input column that is zero in every sample: a huge weight on it does
     // not disturb the forward pass, but decay makes its update overflow.
     let col = (0..64)
@@ -249,10 +251,7 @@ fn a_non_finite_update_leaves_the_model_as_it_was() {
 
 #[test]
 fn a_non_finite_input_is_refused_alike_on_every_path() {
-    let clean = data::digits()
-        .train
-        .to_train_set::<64, 10>(LossKind::SoftmaxCe)
-        .unwrap();
+    let clean = digits();
     // The order `refused_alike` trains in (seed 1), as the core draws it.
     let mut order: Vec<u32> = (0..clean.len() as u32).collect();
     tinytrain::rng::shuffle(&mut order, &mut Rng::seed(1));
