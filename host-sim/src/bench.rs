@@ -3,14 +3,14 @@
 //! invocation.
 
 use std::ops::ControlFlow;
-use std::sync::Barrier;
 use std::time::Instant;
 
 use serde::Serialize;
 use tinytrain::{init_seeded, Error, Init, Model, Mse, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy};
 
 use crate::nets::{Digits, LossKind, Mnist, Xor};
-use crate::parallel::{threads_for, Order, ParallelTrainer, TrainSet};
+use crate::parallel::{threads_for, Order, ParallelTrainer, TrainSet, MAX_THREADS, THREADS_RANGE};
+use crate::sync::{system_threads, together};
 use crate::{data, latency, peak, Pacing};
 
 /// The W1 initial weights (WORKLOADS.md): W1 8×2, b1, W2 1×8, b2.
@@ -243,28 +243,14 @@ pub fn w3(set: &TrainSet<784, 10>, threads: usize, pacing: Pacing) -> Result<Run
 /// last end. Copies that overlap add up; copies the OS ran one after the
 /// other (more copies than cores, short runs) count as one.
 fn at_once(copies: usize, run: impl Fn() -> Result<f64, Error> + Sync) -> Result<f64, Error> {
-    let start = Barrier::new(copies);
-    let spans = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..copies)
-            .map(|_| {
-                s.spawn(|| {
-                    start.wait();
-                    let t0 = Instant::now();
-                    let rate = run();
-                    (t0, Instant::now(), rate)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                let (t0, t1, rate) = h
-                    .join()
-                    .map_err(|_| Error::InvalidParam("a benchmark thread failed"))?;
-                Ok((t0, t1, rate?))
-            })
-            .collect::<Result<Vec<_>, Error>>()
-    })?;
+    let spans = together(copies, system_threads, || {
+        let t0 = Instant::now();
+        let rate = run();
+        (t0, Instant::now(), rate)
+    })?
+    .into_iter()
+    .map(|(t0, t1, rate)| Ok((t0, t1, rate?)))
+    .collect::<Result<Vec<_>, Error>>()?;
     let first = spans.iter().map(|s| s.0).min();
     let last = spans.iter().map(|s| s.1).max();
     let wall = match (first, last) {
@@ -293,6 +279,9 @@ pub fn run(
     pacing: Pacing,
     mut progress: impl FnMut(&str),
 ) -> Result<Report, Error> {
+    if threads.iter().any(|t| !(1..=MAX_THREADS).contains(t)) {
+        return Err(Error::InvalidParam(THREADS_RANGE));
+    }
     let digits = data::digits()
         .train
         .to_train_set::<64, 10>(LossKind::SoftmaxCe)
@@ -344,12 +333,13 @@ pub fn run(
     let peak_gflops: Vec<(usize, f64)> = threads
         .iter()
         .map(|&t| {
-            (
-                t,
-                peak_given.map_or_else(|| peak::gflops(t, 0.2, 5), |p| p * t as f64),
-            )
+            let gflops = match peak_given {
+                Some(p) => p * t as f64,
+                None => peak::gflops(t, 0.2, 5)?,
+            };
+            Ok((t, gflops))
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     let flops = [
         flop_per_sample::<Xor>(),
         flop_per_sample::<Digits>(),

@@ -196,13 +196,37 @@ pub fn to_rust<N: Model>(net: &N, info: &NetInfo, ident: &str) -> String {
 /// failed or interrupted run never leaves a half-written file in place of a
 /// previous one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = tmp_path(path);
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+/// `path` with `.tmp` added: where [`write_atomically`] writes first.
+fn tmp_path(path: &Path) -> std::path::PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    tmp.into()
+}
+
+/// Checks, before a long run, that [`write_atomically`] will be able to
+/// write `path` at its end: `path` is not a directory, and its directory
+/// exists and takes a new file (`path.tmp`, made and removed again).
+pub fn check_writable(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory",
+        ));
+    }
+    let tmp = tmp_path(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)?;
+    std::fs::remove_file(&tmp)
 }
 
 /// True if `path` names a safetensors file (by extension).

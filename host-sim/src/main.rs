@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tinytrain::{evaluate, init_seeded, Loss, Model, Network, Rng, Sgd, SgdConfig};
 use tinytrain_sim::data::{self, Labels, Split, Task};
 use tinytrain_sim::nets::{self, LossKind, NetInfo};
+use tinytrain_sim::parallel::MAX_THREADS;
 use tinytrain_sim::plot::{self, Curves};
 use tinytrain_sim::{bench, exchange, with_net, Order, Pacing, ParallelTrainer, TrainSet};
 
@@ -136,9 +137,9 @@ struct TrainArgs {
     /// Seed for initialisation, shuffling and synthetic data.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Worker threads; the weights are bit-identical for every count. Steps
-    /// with little work (batch × parameters under 16,384 per thread, e.g.
-    /// xor) use fewer threads [default: all cores].
+    /// Worker threads, 1 to 1024; the weights are bit-identical for every
+    /// count. Steps with little work (batch × parameters under 16,384 per
+    /// thread, e.g. xor) use fewer threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
     /// Train on the samples in stored order (no shuffle) [default for xor].
@@ -201,8 +202,9 @@ struct ExportArgs {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// Thread counts, comma-separated; 1 is always run first as the baseline
-    /// [default: 1, 2, ... up to the number of cores].
+    /// Thread counts from 1 to 1024, comma-separated, each run once; 1 is
+    /// always run first as the baseline [default: 1, 2, ... up to the number
+    /// of cores].
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     threads: Option<Vec<usize>>,
     /// A smoke run of seconds instead of the full workloads (200 W1 epochs,
@@ -396,6 +398,11 @@ fn load_model<N: Model>(net: &mut N, path: &Path, bytes: &[u8], info: &NetInfo) 
     }
 }
 
+/// That `path` can be written at the end of the run ([`exchange::check_writable`]).
+fn writable(path: &Path) -> Result<()> {
+    exchange::check_writable(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn save_model<N: Model>(net: &N, path: &Path, info: &NetInfo) -> Result<usize> {
     let bytes = if exchange::is_safetensors(path) {
         exchange::to_safetensors(net, info.name).map_err(|e| anyhow!(e))?
@@ -434,6 +441,10 @@ where
     if let Some(p) = &a.plot {
         plot::validate_path(p).map_err(|e| anyhow!(e))?;
     }
+    // Found out now, not after the training whose results they would hold.
+    for p in a.save.iter().chain(&a.plot) {
+        writable(p)?;
+    }
     let fit = |t: &data::Table, what: &str| {
         t.to_train_set::<I, O>(info.loss).map_err(|e| {
             anyhow!(
@@ -443,12 +454,15 @@ where
             )
         })
     };
-    let train: TrainSet<I, O> = fit(&split.train, "training rows")?;
+    let mut train: TrainSet<I, O> = fit(&split.train, "training rows")?;
     let mut test: TrainSet<I, O> = fit(&split.test, "held-out rows")?;
     let def = defaults(data);
     let epochs = a.epochs.unwrap_or(def.epochs);
     let batch = a.batch.unwrap_or(def.batch);
     let threads = a.threads.unwrap_or_else(cores);
+    if !(1..=MAX_THREADS).contains(&threads) {
+        bail!("--threads must be between 1 and {MAX_THREADS}, got {threads}");
+    }
     if threads > cores() {
         eprintln!(
             "warning: {threads} threads on {} available cores; they will share cores",
@@ -589,6 +603,15 @@ where
             trainer.epochs_done() + 1
         )
     })?;
+    if trainer.epochs_done() == 0 {
+        // No epoch ran (--epochs 0): the figures of the model as it stands.
+        let mut eval = |set: &mut TrainSet<I, O>| {
+            evaluate(trainer.net(), &mut scratch, set, &loss)
+                .map_err(|e| anyhow!("evaluation failed: {e}; nothing saved"))
+        };
+        last_train = eval(&mut train)?;
+        last_test = eval(&mut test)?;
+    }
     let train_time = wall.saturating_sub(eval_time).as_secs_f64();
     let samples = per_epoch as f64 * f64::from(trainer.epochs_done());
     say!(
@@ -605,14 +628,18 @@ where
     } else {
         String::new()
     };
-    say!(
-        "{} epochs in {:.2} s wall ({:.2} s training): {} samples/s with {} thread(s){alone}",
-        trainer.epochs_done(),
-        wall.as_secs_f64(),
-        train_time,
-        bench::si(samples / train_time.max(1e-9)),
-        threads
-    );
+    if trainer.epochs_done() == 0 {
+        say!("0 epochs: nothing trained; the final figures are those of the model as it was given");
+    } else {
+        say!(
+            "{} epochs in {:.2} s wall ({:.2} s training): {} samples/s with {} thread(s){alone}",
+            trainer.epochs_done(),
+            wall.as_secs_f64(),
+            train_time,
+            bench::si(samples / train_time.max(1e-9)),
+            threads
+        );
+    }
     if let Some(p) = trainer.profile() {
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         say!(
@@ -764,12 +791,13 @@ fn export_net<N: Model>(info: &NetInfo, a: &ExportArgs, bytes: &[u8]) -> Result<
 
 fn run_bench(a: &BenchArgs) -> Result<()> {
     let mut threads = a.threads.clone().unwrap_or_else(|| (1..=cores()).collect());
-    if threads.contains(&0) {
-        bail!("--threads: thread counts must be >= 1");
+    if let Some(t) = threads.iter().find(|t| !(1..=MAX_THREADS).contains(*t)) {
+        bail!("--threads: thread counts must be between 1 and {MAX_THREADS}, got {t}");
     }
-    threads.retain(|&t| t != 1);
+    // 1 first, then each other count once, in the order given.
     threads.insert(0, 1);
-    threads.dedup();
+    let mut seen = std::collections::HashSet::new();
+    threads.retain(|&t| seen.insert(t));
     if let Some(&t) = threads.iter().find(|&&t| t > cores()) {
         eprintln!(
             "warning: {t} threads on {} available cores; the threads will share cores",
@@ -784,13 +812,19 @@ fn run_bench(a: &BenchArgs) -> Result<()> {
     if let Some(p) = &a.svg {
         plot::validate_path(p).map_err(|e| anyhow!(e))?;
     }
+    for p in a.json.iter().chain(&a.svg) {
+        writable(p)?;
+    }
     let mut cfg = if a.quick {
         bench::BenchConfig::QUICK
     } else {
         bench::BenchConfig::FULL
     };
     if let Some(r) = a.rounds {
-        cfg.rounds = r.max(1);
+        if r == 0 {
+            bail!("--rounds must be at least 1");
+        }
+        cfg.rounds = r;
     }
     let pacing = if a.fixed_team {
         Pacing::Team

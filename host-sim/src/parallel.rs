@@ -72,11 +72,22 @@ use tinytrain::{
 use wide::f32x8;
 
 use crate::pace::{Pacer, Pacing};
-use crate::sync::{ExitOnDrop, FailOnUnwind, Job, Line, Signal, MAX_CHUNKS, PARTS};
+use crate::sync::{
+    system_threads, ExitOnDrop, FailOnUnwind, Job, Line, Signal, Spawner, MAX_CHUNKS, NO_THREAD,
+    PARTS,
+};
 
 /// A step gets at most one thread per this many (samples × parameters):
 /// below it a hand-off between threads costs more than the work it shares.
 pub const MIN_WORK_PER_THREAD: usize = 16_384;
+
+/// Most threads a [`ParallelTrainer`] accepts: beyond what a step can
+/// share (at most one thread per sample: [`threads_for`]) and beyond the
+/// cores of any workstation, yet few enough for any system to start.
+pub const MAX_THREADS: usize = 1024;
+
+/// The error for a thread count the trainer does not accept.
+pub const THREADS_RANGE: &str = "threads must be between 1 and 1024";
 
 /// Input rows of `I` floats in one buffer that starts on a 32-byte
 /// boundary (it is made of 256-bit vectors), so when `I` is a multiple of 8
@@ -1004,6 +1015,8 @@ pub struct ParallelTrainer<N: Model, L> {
     profiling: Option<(u64, Duration, Vec<ThreadTimes>)>,
     /// Team or leader alone, step by step.
     pacer: Pacer,
+    /// How the workers are started.
+    spawner: Spawner,
 }
 
 /// What an epoch callback sees.
@@ -1025,8 +1038,8 @@ where
     /// A trainer for `net` with up to `threads` threads (≥ 1). A momentum
     /// buffer is kept when the optimizer has momentum.
     pub fn new(net: Box<N>, loss: L, sgd: Sgd, threads: usize) -> Result<Self, Error> {
-        if threads == 0 {
-            return Err(Error::InvalidParam("threads must be >= 1"));
+        if !(1..=MAX_THREADS).contains(&threads) {
+            return Err(Error::InvalidParam(THREADS_RANGE));
         }
         Ok(ParallelTrainer {
             net,
@@ -1037,6 +1050,7 @@ where
             threads,
             profiling: None,
             pacer: Pacer::new(Pacing::Adaptive),
+            spawner: system_threads,
         })
     }
 
@@ -1250,12 +1264,17 @@ where
         let sgd = &mut self.sgd;
         let epoch = &mut self.epoch;
         let pacer = &mut self.pacer;
+        let spawner = self.spawner;
         let result = thread::scope(|scope| {
+            // Made first: if a worker cannot be started, the ones already
+            // running are told to leave, and the scope can join them.
+            let exit = ExitOnDrop(&shared.signal);
             for me in 1..workers {
                 let shared = &shared;
-                scope.spawn(move || shared.worker(me));
+                spawner(me)
+                    .spawn_scoped(scope, move || shared.worker(me))
+                    .map_err(|_| Error::InvalidParam(NO_THREAD))?;
             }
-            let exit = ExitOnDrop(&shared.signal);
             let result = (|| {
                 for _ in 0..epochs {
                     {
@@ -1506,8 +1525,73 @@ where
 mod tests {
     use tinytrain::Model;
 
-    use super::{partition_rows, Rows};
-    use crate::nets::{Binary, Csv8Reg, Digits, Mnist, Sine};
+    use std::ops::ControlFlow;
+
+    use tinytrain::{init_seeded, Error, Init, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy};
+
+    use super::{partition_rows, Order, ParallelTrainer, Rows, MAX_THREADS, THREADS_RANGE};
+    use crate::data;
+    use crate::nets::{Binary, Csv8Reg, Digits, LossKind, Mnist, Sine};
+    use crate::sync::{third_fails, NO_THREAD};
+
+    fn trainer(threads: usize) -> Result<ParallelTrainer<Digits, SoftmaxCrossEntropy>, Error> {
+        let mut net = tinytrain::host::boxed::<Digits>();
+        init_seeded(&mut *net, Init::PyTorchDefault, 5);
+        let sgd = Sgd::new(SgdConfig::new(0.05))?;
+        ParallelTrainer::new(net, SoftmaxCrossEntropy, sgd, threads)
+    }
+
+    #[test]
+    fn thread_counts_outside_1_to_1024_are_refused() {
+        assert_eq!(
+            THREADS_RANGE,
+            format!("threads must be between 1 and {MAX_THREADS}")
+        );
+        for (threads, ok) in [
+            (0, false),
+            (1, true),
+            (MAX_THREADS, true),
+            (MAX_THREADS + 1, false),
+        ] {
+            match trainer(threads) {
+                Ok(t) => assert!(ok && t.threads() == threads),
+                Err(e) => assert!(!ok && e == Error::InvalidParam(THREADS_RANGE)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_worker_the_system_cannot_start_is_an_error_and_the_model_stays() {
+        let set = data::digits()
+            .train
+            .to_train_set::<64, 10>(LossKind::SoftmaxCe)
+            .unwrap();
+        // Batch 64 shares among 3 threads: the leader and workers 1 and 2.
+        let mut t = trainer(3).unwrap();
+        assert_eq!(t.threads_for(64), 3);
+        let before = t.net().clone();
+        let train = |t: &mut ParallelTrainer<Digits, SoftmaxCrossEntropy>| {
+            t.train(
+                &set,
+                64,
+                1,
+                Order::Shuffled,
+                &mut Rng::seed(1),
+                |_| {},
+                |_| ControlFlow::Continue(()),
+            )
+        };
+        // Worker 1 starts, worker 2 cannot: worker 1 is let go, no step runs.
+        t.spawner = third_fails;
+        assert_eq!(train(&mut t), Err(Error::InvalidParam(NO_THREAD)));
+        assert_eq!(*t.net(), before);
+        assert_eq!(t.epochs_done(), 0);
+        // With threads the system can start, the same trainer trains.
+        t.spawner = crate::sync::system_threads;
+        train(&mut t).unwrap();
+        assert_ne!(*t.net(), before);
+        assert_eq!(t.epochs_done(), 1);
+    }
 
     /// Every row of every layer exactly once, in order, in `chunks` chunks
     /// (fewer only when there are fewer rows); returns rows per chunk.

@@ -9,6 +9,10 @@
 
 use std::time::Instant;
 
+use tinytrain::Error;
+
+use crate::sync::{system_threads, together};
+
 /// Independent accumulator chains per thread: enough to cover FMA latency
 /// (4 cycles) times two FMA ports.
 const CHAINS: usize = 16;
@@ -114,8 +118,9 @@ fn run(iters: u64) -> f32 {
 }
 
 /// FP32 GFLOP/s of `threads` threads each running the FMA kernel at once;
-/// the median of `repeats` runs of about `seconds` each.
-pub fn gflops(threads: usize, seconds: f64, repeats: usize) -> f64 {
+/// the median of `repeats` runs of about `seconds` each. Fails only if the
+/// system will not start that many threads.
+pub fn gflops(threads: usize, seconds: f64, repeats: usize) -> Result<f64, Error> {
     let lanes = lanes() as f64;
     // Calibrate the iteration count on one thread.
     let mut iters = 1u64 << 16;
@@ -132,16 +137,14 @@ pub fn gflops(threads: usize, seconds: f64, repeats: usize) -> f64 {
     let mut runs: Vec<f64> = (0..repeats.max(1))
         .map(|_| {
             let t = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..threads.max(1) {
-                    s.spawn(|| std::hint::black_box(run(iters)));
-                }
-            });
+            together(threads.max(1), system_threads, || {
+                std::hint::black_box(run(iters))
+            })?;
             let dt = t.elapsed().as_secs_f64();
             let flop = threads.max(1) as f64 * iters as f64 * CHAINS as f64 * lanes * 2.0;
-            flop / dt / 1e9
+            Ok(flop / dt / 1e9)
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     runs.sort_by(f64::total_cmp);
-    runs[runs.len() / 2]
+    Ok(runs[runs.len() / 2])
 }

@@ -327,9 +327,110 @@ impl Drop for FailOnUnwind<'_> {
     }
 }
 
+/// The error when the system refuses to start a thread (no memory for its
+/// stack, or a limit on threads).
+pub(crate) const NO_THREAD: &str = "threads: the system could not start one more thread";
+
+/// How thread `k` of a group (the leader's workers, or threads started
+/// together) is started: [`system_threads`], or in tests one whose stack no
+/// system can give, so that starting it fails for real.
+pub(crate) type Spawner = fn(usize) -> thread::Builder;
+
+/// Threads as the system makes them by default.
+pub(crate) fn system_threads(_: usize) -> thread::Builder {
+    thread::Builder::new()
+}
+
+/// Whether the threads waiting at a [`Gate`] go on (`Some(true)`), give up
+/// (`Some(false)`), or wait (`None`).
+struct Gate {
+    open: Mutex<Option<bool>>,
+    moved: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(go) = *open {
+                return go;
+            }
+            open = self
+                .moved
+                .wait(open)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn set(&self, go: bool) {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = Some(go);
+        self.moved.notify_all();
+    }
+}
+
+/// Runs `f` on `n` threads (started by `spawn`) released together once all
+/// of them have started, and returns their results in order. If the system
+/// will not start one of them, none runs `f`: the ones already started are
+/// released to leave, and the error is [`NO_THREAD`]. A panic in `f` goes
+/// on in the caller.
+pub(crate) fn together<T: Send>(
+    n: usize,
+    spawn: Spawner,
+    f: impl Fn() -> T + Sync,
+) -> Result<Vec<T>, tinytrain::Error> {
+    let gate = Gate {
+        open: Mutex::new(None),
+        moved: Condvar::new(),
+    };
+    thread::scope(|s| {
+        let (gate, f) = (&gate, &f);
+        let mut handles = Vec::with_capacity(n);
+        for k in 0..n {
+            match spawn(k).spawn_scoped(s, move || gate.wait().then(f)) {
+                Ok(h) => handles.push(h),
+                Err(_) => {
+                    gate.set(false);
+                    return Err(tinytrain::Error::InvalidParam(NO_THREAD));
+                }
+            }
+        }
+        gate.set(true);
+        Ok(handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect())
+    })
+}
+
+/// A [`Spawner`] that cannot start thread 2 of a group (its stack is more
+/// than any system has): a system out of memory or threads, for real.
+#[cfg(test)]
+pub(crate) fn third_fails(k: usize) -> thread::Builder {
+    let b = thread::Builder::new();
+    if k == 2 {
+        b.stack_size(1 << 60)
+    } else {
+        b
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_started_together_run_once_each_or_not_at_all() {
+        let runs = AtomicUsize::new(0);
+        let count = || runs.fetch_add(1, Ordering::Relaxed);
+        let mut got = together(5, system_threads, count).unwrap();
+        got.sort_unstable();
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+        // Two threads start, the third cannot: the two leave without running.
+        let e = together(5, third_fails, count).unwrap_err();
+        assert_eq!(e, tinytrain::Error::InvalidParam(NO_THREAD));
+        assert_eq!(runs.load(Ordering::Relaxed), 5);
+        assert!(together(0, system_threads, count).unwrap().is_empty());
+    }
 
     #[test]
     fn every_chunk_runs_exactly_once_and_only_on_the_team() {

@@ -194,6 +194,13 @@ fn digits_reaches_94_percent_and_round_trips_through_save_and_load() {
     assert!(line.contains(&format!("{acc:5.1}%")), "{line} vs {acc}");
     assert!(eval.contains("confusion matrix"));
 
+    // No epochs: the final figures are the loaded model's own, as eval's.
+    let none = ok(&["train", "--load", s(&model), "--epochs", "0"]);
+    let (loss, same) = held_out(&none);
+    assert_eq!(same, acc, "{none}");
+    assert!(loss > 0.0, "{none}");
+    assert!(none.contains("0 epochs: nothing trained"), "{none}");
+
     // Continue training from it.
     let more = ok(&[
         "train",
@@ -308,6 +315,36 @@ fn csv_training_and_errors() {
     );
     let e = fails(&["eval", "--load", s(&dir.join("missing.bin"))]);
     assert!(e.contains("cannot read"), "{e}");
+}
+
+#[test]
+fn unwritable_outputs_and_thread_counts_fail_before_any_work() {
+    let dir = temp_dir("early");
+    let missing = dir.join("no-such-dir");
+    let model = missing.join("m.bin");
+    // Each a one-line error (`fails`) with nothing on stdout: neither the
+    // training banner nor the bench's progress (on stderr) came first.
+    for args in [
+        vec!["train", "--save", s(&model)],
+        vec!["train", "--plot", s(&missing.join("c.svg"))],
+        vec!["train", "--save", s(&dir)],
+        vec!["bench", "--quick", "--json", s(&missing.join("b.json"))],
+        vec!["bench", "--quick", "--svg", s(&missing.join("b.svg"))],
+    ] {
+        let e = fails(&args);
+        assert!(e.contains("cannot write"), "{args:?}: {e}");
+        assert!(run(&args).stdout.is_empty(), "{args:?} did some work");
+    }
+    assert!(!missing.exists());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    let e = fails(&["train", "--threads", "5000"]);
+    assert!(e.contains("between 1 and 1024, got 5000"), "{e}");
+    for list in ["0", "1,2,99999"] {
+        let e = fails(&["bench", "--quick", "--threads", list]);
+        assert!(e.contains("between 1 and 1024"), "{e}");
+    }
+    let e = fails(&["bench", "--quick", "--rounds", "0"]);
+    assert!(e.contains("--rounds must be at least 1"), "{e}");
 }
 
 #[derive(serde::Deserialize)]
