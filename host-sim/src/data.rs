@@ -259,7 +259,9 @@ pub enum Task {
 ///
 /// The column named `target` is the label; a column named `split` (if any,
 /// and not the target) chooses held-out rows (0 = train, 1 = test);
-/// otherwise the last `test_fraction` of the rows is held out.
+/// otherwise the last `test_fraction` (at least 0, below 1) of the rows is
+/// held out. Columns are told apart by name, so the target and `split` must
+/// each name one column.
 pub fn parse_csv(
     file: &str,
     text: &str,
@@ -271,6 +273,11 @@ pub fn parse_csv(
         file: file.to_string(),
         message,
     };
+    if !(0.0..1.0).contains(&test_fraction) {
+        return Err(invalid(format!(
+            "the fraction of rows to hold out must be at least 0 and below 1, got {test_fraction}"
+        )));
+    }
     let mut lines = text.lines().enumerate();
     let header: Vec<String> = loop {
         match lines.next() {
@@ -291,6 +298,15 @@ pub fn parse_csv(
         .iter()
         .position(|c| c == "split")
         .filter(|&c| c != tcol);
+    // The columns read by name must each be one column.
+    for name in [target, "split"] {
+        let mut named = (1..).zip(&header).filter(|(_, c)| *c == name);
+        if let (Some((a, _)), Some((b, _))) = (named.next(), named.next()) {
+            return Err(invalid(format!(
+                "columns {a} and {b} are both named \"{name}\""
+            )));
+        }
+    }
     let width = header.len() - 1 - usize::from(scol.is_some());
     if width == 0 {
         return Err(invalid("no input columns besides the target".into()));
@@ -348,8 +364,7 @@ pub fn parse_csv(
         return Err(invalid("no data rows".into()));
     }
     if scol.is_none() {
-        let f = test_fraction.clamp(0.0, 0.9);
-        let test = ((rows as f64) * f).round() as usize;
+        let test = ((rows as f64) * test_fraction).round() as usize;
         is_test = (0..rows).map(|r| r >= rows - test).collect();
     }
     let integral = y.iter().all(|v| v.fract() == 0.0);
@@ -599,6 +614,39 @@ mod tests {
             e.to_string(),
             "f.csv: no column named \"z\" (columns: a, b, y)"
         );
+    }
+
+    #[test]
+    fn held_out_fraction_and_column_names_are_checked() {
+        let text = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
+        for f in [-0.1, 1.0, 1.5, f64::NAN, f64::INFINITY] {
+            let e = parse_csv("f.csv", text, "y", Task::Auto, f).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("f.csv: the fraction of rows to hold out must be at least 0 and below 1, got {f}")
+            );
+        }
+        // 0 holds out nothing; 0.5 the last half; 0.9 all four rows.
+        let rows = |f| {
+            parse_csv("f.csv", text, "y", Task::Auto, f).map(|s| (s.train.rows(), s.test.rows()))
+        };
+        assert_eq!(rows(0.0).unwrap(), (4, 0));
+        assert_eq!(rows(0.5).unwrap(), (2, 2));
+        assert_eq!(
+            rows(0.9).unwrap_err().to_string(),
+            "f.csv: no training rows"
+        );
+        // A name read as a column must name one column; other names may repeat.
+        let e = parse_csv("f.csv", "y,b,y\n1,2,0\n", "y", Task::Auto, 0.0).unwrap_err();
+        assert_eq!(e.to_string(), "f.csv: columns 1 and 3 are both named \"y\"");
+        let two = "a,split,split,y\n1,0,0,3\n";
+        let e = parse_csv("f.csv", two, "y", Task::Auto, 0.0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.csv: columns 2 and 3 are both named \"split\""
+        );
+        let s = parse_csv("f.csv", "a,a,y\n1,2,0\n", "y", Task::Auto, 0.0).unwrap();
+        assert_eq!(s.train.x, [1.0, 2.0]);
     }
 
     #[test]

@@ -104,7 +104,8 @@ struct DataArgs {
     /// How to read the CSV target.
     #[arg(long, value_enum, default_value = "auto")]
     task: TaskArg,
-    /// Without a `split` column, hold out this fraction of the CSV rows (the last ones).
+    /// Without a `split` column, hold out this fraction of the CSV rows (the
+    /// last ones): at least 0, below 1.
     #[arg(long, default_value_t = 0.2, value_name = "F")]
     test_fraction: f64,
     /// Compiled-in network (see `tinytrain-sim nets`) [default: chosen by the data].
@@ -326,6 +327,12 @@ fn resolve(
             TaskArg::Classification => Task::Classification,
         };
         let target = d.target.as_deref().unwrap_or_default();
+        if !(0.0..1.0).contains(&d.test_fraction) {
+            bail!(
+                "--test-fraction must be at least 0 and below 1, got {}",
+                d.test_fraction
+            );
+        }
         let split = data::load_csv(path, target, task, d.test_fraction)?;
         let classify = matches!(split.train.labels, Labels::Classes { .. });
         let name = match net_name {
@@ -420,6 +427,14 @@ fn metrics(classify: bool, s: &tinytrain::EpochStats) -> String {
     } else {
         format!("loss {:.5}", s.loss())
     }
+}
+
+/// Held-out figures, or `none` when no rows are held out.
+fn held_out(classify: bool, s: Option<&tinytrain::EpochStats>) -> String {
+    s.map_or_else(
+        || "none (no rows held out)".to_string(),
+        |s| metrics(classify, s),
+    )
 }
 
 /// Whether accuracy means anything for this network on this data.
@@ -544,7 +559,7 @@ where
     let mut rng = Rng::seed(a.seed ^ 0x5eed);
     let loss = L::default();
     let mut eval_time = Duration::ZERO;
-    let mut last_test = tinytrain::EpochStats::default();
+    let mut last_test = None;
     let mut last_train = tinytrain::EpochStats::default();
     let mut eval_error = None;
     let start = Instant::now();
@@ -562,7 +577,10 @@ where
         |n| bar.inc(n as u64),
         |end| {
             let t0 = Instant::now();
-            let test_stats = match evaluate(end.net, &mut scratch, &mut test, &loss) {
+            let test_stats = match (!test.is_empty())
+                .then(|| evaluate(end.net, &mut scratch, &mut test, &loss))
+                .transpose()
+            {
                 Ok(s) => s,
                 Err(e) => {
                     eval_error = Some(e);
@@ -571,10 +589,14 @@ where
             };
             curves.epoch.push(end.epoch);
             curves.train_loss.push(end.stats.loss());
-            curves.test_loss.push(test_stats.loss());
             if classify {
                 curves.train_acc.push(end.stats.accuracy());
-                curves.test_acc.push(test_stats.accuracy());
+            }
+            if let Some(t) = &test_stats {
+                curves.test_loss.push(t.loss());
+                if classify {
+                    curves.test_acc.push(t.accuracy());
+                }
             }
             let shown = end.epoch == 1 || end.epoch % every == 0 || end.epoch == epochs;
             if shown {
@@ -582,7 +604,7 @@ where
                     "epoch {:>5}/{epochs}  train {}  held-out {}",
                     end.epoch,
                     metrics(classify, &end.stats),
-                    metrics(classify, &test_stats),
+                    held_out(classify, test_stats.as_ref()),
                 );
                 bar.suspend(|| say!("{line}"));
             }
@@ -610,14 +632,16 @@ where
                 .map_err(|e| anyhow!("evaluation failed: {e}; nothing saved"))
         };
         last_train = eval(&mut train)?;
-        last_test = eval(&mut test)?;
+        if !test.is_empty() {
+            last_test = Some(eval(&mut test)?);
+        }
     }
     let train_time = wall.saturating_sub(eval_time).as_secs_f64();
     let samples = per_epoch as f64 * f64::from(trainer.epochs_done());
     say!(
         "final: train {} | held-out {}",
         metrics(classify, &last_train),
-        metrics(classify, &last_test)
+        held_out(classify, last_test.as_ref())
     );
     let (alone, shared) = trainer.steps_alone();
     let alone = if alone > 0 {
@@ -709,6 +733,10 @@ where
         let mut set: TrainSet<I, O> = table
             .to_train_set(info.loss)
             .map_err(|e| anyhow!("{} does not fit network {}: {e}", split.name, info.name))?;
+        if set.is_empty() {
+            say!("{what:>8}: 0 samples (no rows held out)");
+            continue;
+        }
         let s = evaluate(&*net, &mut scratch, &mut set, &loss)?;
         say!(
             "{what:>8}: {} samples, {}",

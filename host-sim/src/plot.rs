@@ -110,7 +110,9 @@ pub fn curves_svg(c: &Curves, title: &str) -> Result<String, String> {
                 .y_desc(what)
                 .draw()
                 .map_err(|e| e.to_string())?;
-            for (label, ys, color) in [("train", train, BLUE), ("held-out", test, RED)] {
+            // No held-out line when no rows were held out.
+            let series = [("train", train, BLUE), ("held-out", test, RED)];
+            for (label, ys, color) in series.into_iter().filter(|(_, ys, _)| !ys.is_empty()) {
                 chart
                     .draw_series(LineSeries::new(
                         c.epoch
@@ -373,7 +375,12 @@ fn curves_panels(c: &Curves, title: &str) -> Vec<Panel> {
             x: (1.0, last),
             y: (f64::from(lo), f64::from(hi)),
             integer_x: true,
-            series: vec![line("train", train, BLUE), line("held-out", test, RED)],
+            // No held-out line when no rows were held out.
+            series: [("train", train, BLUE), ("held-out", test, RED)]
+                .into_iter()
+                .filter(|(_, ys, _)| !ys.is_empty())
+                .map(|(label, ys, color)| line(label, ys, color))
+                .collect(),
             legend,
         }
     };

@@ -315,6 +315,47 @@ fn csv_training_and_errors() {
     );
     let e = fails(&["eval", "--load", s(&dir.join("missing.bin"))]);
     assert!(e.contains("cannot read"), "{e}");
+    let e = fails(&[
+        "train",
+        "--csv",
+        s(&good),
+        "--target",
+        "y",
+        "--test-fraction",
+        "1",
+    ]);
+    assert!(
+        e.contains("--test-fraction must be at least 0 and below 1, got 1"),
+        "{e}"
+    );
+    let twice = write("twice.csv", "y,b,y\n1,2,3\n");
+    let e = fails(&["train", "--csv", s(&twice), "--target", "y"]);
+    assert!(e.contains("columns 1 and 3 are both named \"y\""), "{e}");
+
+    // Nothing held out: no held-out figures, curve or confusion matrix.
+    let (model, plot) = (dir.join("all.bin"), dir.join("all.svg"));
+    let all = ["--csv", s(&good), "--target", "cls", "--test-fraction", "0"];
+    let out = ok(&[
+        &[
+            "train",
+            "--epochs",
+            "2",
+            "--save",
+            s(&model),
+            "--plot",
+            s(&plot),
+        ],
+        &all[..],
+    ]
+    .concat());
+    assert!(out.contains("held-out none (no rows held out)"), "{out}");
+    assert!(!std::fs::read_to_string(&plot).unwrap().contains("held-out"));
+    let out = ok(&[&["eval", "--load", s(&model)], &all[..]].concat());
+    assert!(
+        out.contains("held-out: 0 samples (no rows held out)"),
+        "{out}"
+    );
+    assert!(!out.contains("confusion"), "{out}");
 }
 
 #[test]
