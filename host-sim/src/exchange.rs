@@ -72,10 +72,16 @@ fn natural_key(s: &str) -> Vec<(u8, u64, String)> {
     out
 }
 
-/// The network name stored in a safetensors file's metadata, if any.
-pub fn safetensors_net_name(bytes: &[u8]) -> Option<String> {
-    let (_, meta) = SafeTensors::read_metadata(bytes).ok()?;
-    meta.metadata().as_ref()?.get(NET_KEY).cloned()
+/// The network name stored in a safetensors file's metadata, if any; an
+/// error if the bytes are not a safetensors file.
+pub fn safetensors_net_name(bytes: &[u8]) -> Result<Option<String>, String> {
+    SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
+    Ok(meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(NET_KEY).cloned()))
 }
 
 /// Loads a safetensors file into `net`; all or nothing. Errors name the
@@ -246,7 +252,12 @@ mod tests {
         let mut a = tinytrain::host::boxed::<Digits>();
         init_seeded(&mut *a, Init::PyTorchDefault, 3);
         let bytes = to_safetensors(&*a, "digits").unwrap();
-        assert_eq!(safetensors_net_name(&bytes).as_deref(), Some("digits"));
+        assert_eq!(
+            safetensors_net_name(&bytes).unwrap().as_deref(),
+            Some("digits")
+        );
+        let e = safetensors_net_name(&bytes[..100]).unwrap_err();
+        assert!(e.starts_with("not a safetensors file"), "{e}");
         let mut b = tinytrain::host::boxed::<Digits>();
         load_safetensors(&mut *b, &bytes).unwrap();
         assert_eq!(a, b);

@@ -358,26 +358,42 @@ fn resolve(
     Ok((builtin(data, seed), info, Some(data)))
 }
 
-/// Which network a saved model belongs to: its safetensors metadata or its
-/// blob header's shape hash.
-fn detect_net(path: &Path, bytes: &[u8]) -> Option<&'static str> {
+/// Which network a saved model belongs to: its safetensors metadata (a
+/// file from PyTorch has none: the first network whose layer shapes fit)
+/// or its blob header's shape hash. `None`: a model of a network this build
+/// cannot tell (then `--net` says which); a file that is not a model at all
+/// is an error saying why.
+fn detect_net(path: &Path, bytes: &[u8]) -> Result<Option<&'static str>> {
+    let at = |e: String| anyhow!("{}: {e}", path.display());
     if exchange::is_safetensors(path) {
-        if let Some(name) = exchange::safetensors_net_name(bytes) {
-            return nets::find(&name).map(|n| n.name);
+        if let Some(name) = exchange::safetensors_net_name(bytes).map_err(at)? {
+            return match nets::find(&name) {
+                Some(n) => Ok(Some(n.name)),
+                None => Err(at(format!(
+                    "saved from network {name}, which this build does not have (see `tinytrain-sim nets`)"
+                ))),
+            };
         }
-        // A file from PyTorch: the first network whose layer shapes fit.
-        return nets::NETS.iter().map(|n| n.name).find(|name| {
+        return Ok(nets::NETS.iter().map(|n| n.name).find(|name| {
             with_net!(*name, |N, L, I, O| {
                 exchange::load_safetensors(&mut *tinytrain::host::boxed::<N>(), bytes).is_ok()
             })
             .unwrap_or(false)
-        });
+        }));
     }
-    if bytes.len() >= 16 && bytes[0..4] == tinytrain::blob::MAGIC {
-        let hash = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        return nets::by_hash(hash).map(|n| n.name);
+    let header = tinytrain::blob::HEADER_LEN + 4;
+    if bytes.len() < header {
+        let e = tinytrain::Error::Truncated {
+            expected: header,
+            found: bytes.len(),
+        };
+        return Err(at(e.to_string()));
     }
-    None
+    if bytes[0..4] != tinytrain::blob::MAGIC {
+        return Err(at(tinytrain::Error::BadMagic.to_string()));
+    }
+    let hash = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    Ok(nets::by_hash(hash).map(|n| n.name))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -895,7 +911,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Train(a) => {
             let fixed = match &a.load {
-                Some(p) => detect_net(p, &read_file(p)?),
+                Some(p) => detect_net(p, &read_file(p)?)?,
                 None => None,
             };
             let (split, info, data) = resolve(&a.data, fixed, a.seed)?;
@@ -906,7 +922,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Eval(a) => {
             let bytes = read_file(&a.load)?;
-            let fixed = detect_net(&a.load, &bytes);
+            let fixed = detect_net(&a.load, &bytes)?;
             if fixed.is_none() && a.data.net.is_none() {
                 bail!(
                     "{}: cannot tell which network it is for; give --net NAME",
@@ -921,7 +937,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Export(a) => {
             let bytes = read_file(&a.load)?;
-            let name = match (a.net.as_deref(), detect_net(&a.load, &bytes)) {
+            let name = match (a.net.as_deref(), detect_net(&a.load, &bytes)?) {
                 (Some(n), _) => n,
                 (None, Some(n)) => n,
                 (None, None) => bail!(

@@ -241,6 +241,63 @@ fn digits_reaches_94_percent_and_round_trips_through_save_and_load() {
     std::fs::write(dir.join("bad.bin"), bad).unwrap();
     let e = fails(&["eval", "--load", s(&dir.join("bad.bin"))]);
     assert!(e.contains("CRC"), "{e}");
+
+    // A file that is no model at all says why, on each command that reads
+    // one (not that the network is unknown).
+    let st = dir.join("digits.safetensors");
+    ok(&["export", "--load", s(&model), "--safetensors", s(&st)]);
+    let st_bytes = std::fs::read(&st).unwrap();
+    let unknown = safetensors::serialize(
+        [(
+            "0.weight",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0; 4])
+                .unwrap(),
+        )],
+        &Some(
+            [(
+                tinytrain_sim::exchange::NET_KEY.to_string(),
+                "resnet50".to_string(),
+            )]
+            .into(),
+        ),
+    )
+    .unwrap();
+    for (name, bytes, why) in [
+        (
+            "short.bin",
+            &before[..10],
+            "weight blob truncated: needs 20 bytes, has 10",
+        ),
+        (
+            "junk.bin",
+            &[7u8; 64][..],
+            "not a tinytrain weight blob (bad magic)",
+        ),
+        (
+            "short.safetensors",
+            &st_bytes[..100],
+            "not a safetensors file",
+        ),
+        (
+            "other.safetensors",
+            &unknown[..],
+            "saved from network resnet50, which this build does not have",
+        ),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        for cmd in [
+            &["eval", "--load", s(&p)][..],
+            &["train", "--epochs", "1", "--load", s(&p)],
+            &["export", "--load", s(&p), "--blob", s(&dir.join("x.bin"))],
+        ] {
+            let e = fails(cmd);
+            assert!(
+                e.contains(&format!("{}: {why}", p.display())),
+                "{cmd:?}: {e}"
+            );
+        }
+    }
 }
 
 #[test]
