@@ -255,7 +255,17 @@ pub enum Task {
     Classification,
 }
 
-/// Parses CSV text (comma-separated, header line first, numbers only).
+/// A cell without the spaces around it and without one pair of double
+/// quotes around that (as R's `write.csv` quotes names).
+fn unquote(cell: &str) -> &str {
+    let cell = cell.trim();
+    cell.strip_prefix('"')
+        .and_then(|c| c.strip_suffix('"'))
+        .map_or(cell, str::trim)
+}
+
+/// Parses CSV text (comma-separated, header line first, numbers only; a
+/// cell may be in double quotes, but holds no comma).
 ///
 /// The column named `target` is the label; a column named `split` (if any,
 /// and not the target) chooses held-out rows (0 = train, 1 = test);
@@ -278,14 +288,22 @@ pub fn parse_csv(
             "the fraction of rows to hold out must be at least 0 and below 1, got {test_fraction}"
         )));
     }
+    // A byte-order mark (spreadsheets write one) is not part of the first name.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.lines().enumerate();
     let header: Vec<String> = loop {
         match lines.next() {
             Some((_, l)) if l.trim().is_empty() => continue,
-            Some((_, l)) => break l.split(',').map(|c| c.trim().to_string()).collect(),
+            Some((_, l)) => break l.split(',').map(|c| unquote(c).to_string()).collect(),
             None => return Err(invalid("the file is empty".into())),
         }
     };
+    if header.len() == 1 && header[0].contains(';') {
+        return Err(invalid(format!(
+            "the header {:?} has no commas: columns must be separated by commas, not semicolons",
+            header[0]
+        )));
+    }
     let tcol = header
         .iter()
         .position(|c| c == target)
@@ -329,7 +347,7 @@ pub fn parse_csv(
             });
         }
         for (c, cell) in cells.iter().enumerate() {
-            let text = cell.trim();
+            let text = unquote(cell);
             let v: f32 = text.parse().map_err(|_| CsvError::NotANumber {
                 file: file.to_string(),
                 line: line_no,
@@ -614,6 +632,23 @@ mod tests {
             e.to_string(),
             "f.csv: no column named \"z\" (columns: a, b, y)"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_quotes_are_not_part_of_names_or_numbers() {
+        let text = "\u{feff}\"a\", \"b\" ,y\r\n\"1\",2,\" 0 \"\r\n3,4,1\r\n";
+        let s = parse_csv("f.csv", text, "a", Task::Regression, 0.0).unwrap();
+        assert_eq!(s.train.width, 2);
+        assert_eq!(s.train.x, [2.0, 0.0, 4.0, 1.0]);
+        assert!(matches!(&s.train.labels, Labels::Values(v) if v == &[1.0, 3.0]));
+        // A quote that is not a pair around the cell stays, and is no number.
+        let e = parse_csv("f.csv", "a,y\n\"1,0\n", "y", Task::Auto, 0.0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.csv line 2, column 1: \"\\\"1\" is not a number"
+        );
+        let e = parse_csv("f.csv", "a;b;y\n1;2;0\n", "y", Task::Auto, 0.0).unwrap_err();
+        assert!(e.to_string().contains("not semicolons"), "{e}");
     }
 
     #[test]
