@@ -94,8 +94,9 @@ struct DataArgs {
     /// Built-in data set [default: the network's own, else digits].
     #[arg(long, value_enum, conflicts_with = "csv")]
     data: Option<Dataset>,
-    /// A CSV file instead: a header line, then numbers only, comma-separated.
-    /// A column named `split` (0 = train, 1 = test) selects held-out rows.
+    /// A CSV file instead: a header line, then numbers only, comma-separated
+    /// (a cell may be in double quotes). A column named `split` (0 = train,
+    /// 1 = test) selects held-out rows.
     #[arg(long, value_name = "FILE", requires = "target")]
     csv: Option<PathBuf>,
     /// The CSV column to predict.
