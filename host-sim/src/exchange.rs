@@ -75,7 +75,6 @@ fn natural_key(s: &str) -> Vec<(u8, u64, String)> {
 /// The network name stored in a safetensors file's metadata, if any; an
 /// error if the bytes are not a safetensors file.
 pub fn safetensors_net_name(bytes: &[u8]) -> Result<Option<String>, String> {
-    SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
     let (_, meta) =
         SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
     Ok(meta
@@ -256,8 +255,10 @@ mod tests {
             safetensors_net_name(&bytes).unwrap().as_deref(),
             Some("digits")
         );
-        let e = safetensors_net_name(&bytes[..100]).unwrap_err();
-        assert!(e.starts_with("not a safetensors file"), "{e}");
+        for cut in [100, bytes.len() - 4] {
+            let e = safetensors_net_name(&bytes[..cut]).unwrap_err();
+            assert!(e.starts_with("not a safetensors file"), "{e}");
+        }
         let mut b = tinytrain::host::boxed::<Digits>();
         load_safetensors(&mut *b, &bytes).unwrap();
         assert_eq!(a, b);
