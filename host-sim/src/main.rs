@@ -151,7 +151,9 @@ struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     load: Option<PathBuf>,
     /// Save the trained model: `.safetensors` for PyTorch, anything else is the
-    /// core's weight blob. Written to FILE.tmp, then renamed.
+    /// core's weight blob. Written to FILE.tmp, then renamed. A run that fails
+    /// leaves FILE alone and saves the weights from before the failing step to
+    /// FILE's name with `.partial` before the extension.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
     /// Draw loss/accuracy curves to FILE.svg or FILE.png (by extension; PNG
@@ -422,6 +424,18 @@ fn load_model<N: Model>(net: &mut N, path: &Path, bytes: &[u8], info: &NetInfo) 
     }
 }
 
+/// Where a failed run keeps its weights: `m.bin` → `m.partial.bin`
+/// (the extension, which chooses the format, stays last).
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_stem().unwrap_or_default().to_owned();
+    name.push(".partial");
+    if let Some(ext) = path.extension() {
+        name.push(".");
+        name.push(ext);
+    }
+    path.with_file_name(name)
+}
+
 /// That `path` can be written at the end of the run ([`exchange::check_writable`]).
 fn writable(path: &Path) -> Result<()> {
     exchange::check_writable(path).with_context(|| format!("cannot write {}", path.display()))
@@ -633,15 +647,34 @@ where
     );
     bar.finish_and_clear();
     let wall = start.elapsed();
-    if let Some(e) = eval_error {
-        bail!("evaluation failed: {e}; nothing saved");
-    }
-    result.map_err(|e| {
-        anyhow!(
-            "training failed at epoch {}: {e}; nothing saved",
+    let failure = match (eval_error, result) {
+        (Some(e), _) => Some(format!("evaluation failed: {e}")),
+        (None, Err(e)) => Some(format!(
+            "training failed at epoch {}: {e}",
             trainer.epochs_done() + 1
-        )
-    })?;
+        )),
+        (None, Ok(())) => None,
+    };
+    if let Some(failure) = failure {
+        // The trainer holds the weights from before the failing step (the
+        // core changes nothing on an error): kept beside the --save file,
+        // which a failed run leaves alone.
+        let kept = match &a.save {
+            None => "nothing saved".to_string(),
+            Some(path) => {
+                let side = partial_path(path);
+                match save_model(trainer.net(), &side, info) {
+                    Ok(_) => format!(
+                        "the weights from before the failing step are saved to {} ({} is left alone)",
+                        side.display(),
+                        path.display()
+                    ),
+                    Err(e) => format!("nothing saved ({e:#})"),
+                }
+            }
+        };
+        bail!("{failure}; {kept}");
+    }
     if trainer.epochs_done() == 0 {
         // No epoch ran (--epochs 0): the figures of the model as it stands.
         let mut eval = |set: &mut TrainSet<I, O>| {

@@ -389,6 +389,45 @@ fn csv_training_and_errors() {
     let e = fails(&["train", "--csv", s(&twice), "--target", "y"]);
     assert!(e.contains("columns 1 and 3 are both named \"y\""), "{e}");
 
+    // A run that fails keeps the weights from before the failing step beside the
+    // --save file, which it leaves alone: inputs near 1e18 overflow the loss.
+    let mut huge = String::from("a,b,y\n");
+    for k in 1..=40 {
+        huge += &format!("{}e18,{},{}\n", k, k % 3, k % 5);
+    }
+    let huge = write("huge.csv", &huge);
+    let kept = dir.join("kept.bin");
+    std::fs::write(&kept, "the previous model").unwrap();
+    let e = fails(&[
+        "train",
+        "--csv",
+        s(&huge),
+        "--target",
+        "y",
+        "--task",
+        "regression",
+        "--save",
+        s(&kept),
+    ]);
+    let partial = dir.join("kept.partial.bin");
+    assert!(
+        e.contains("training failed at epoch 1: non-finite")
+            && e.contains(&format!("saved to {}", partial.display())),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&kept).unwrap(), b"the previous model");
+    // A model of the network the run trained (csv8-reg), finite.
+    let out = ok(&[
+        "eval",
+        "--load",
+        s(&partial),
+        "--csv",
+        s(&good),
+        "--target",
+        "y",
+    ]);
+    assert!(out.contains("csv8-reg"), "{out}");
+
     // Nothing held out: no held-out figures, curve or confusion matrix.
     let (model, plot) = (dir.join("all.bin"), dir.join("all.svg"));
     let all = ["--csv", s(&good), "--target", "cls", "--test-fraction", "0"];
