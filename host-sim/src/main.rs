@@ -4,6 +4,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -152,8 +153,8 @@ struct TrainArgs {
     load: Option<PathBuf>,
     /// Save the trained model: `.safetensors` for PyTorch, anything else is the
     /// core's weight blob. Written to FILE.tmp, then renamed. A run that fails
-    /// leaves FILE alone and saves the weights from before the failing step to
-    /// FILE's name with `.partial` before the extension.
+    /// or that Ctrl-C stops (after its epoch) leaves FILE alone and saves the
+    /// weights it has to FILE's name with `.partial` before the extension.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
     /// Draw loss/accuracy curves to FILE.svg or FILE.png (by extension; PNG
@@ -424,7 +425,57 @@ fn load_model<N: Model>(net: &mut N, path: &Path, bytes: &[u8], info: &NetInfo) 
     }
 }
 
-/// Where a failed run keeps its weights: `m.bin` → `m.partial.bin`
+/// Ctrl-C presses since training started: the first stops the run after
+/// its epoch, whose weights are kept; a second ends the process at once.
+static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+
+/// A run that Ctrl-C stopped: exit status 130, as a shell reports a process
+/// that SIGINT ended.
+#[derive(Debug)]
+struct Interrupted(String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Turns Ctrl-C into [`INTERRUPTS`] (this binary trains once per process,
+/// and a handler can be set only once).
+fn catch_interrupts() {
+    let set = ctrlc::set_handler(|| {
+        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) == 0 {
+            eprintln!("interrupt: stopping after this epoch (press Ctrl-C again to stop at once)");
+        } else {
+            std::process::exit(130);
+        }
+    });
+    if let Err(e) = set {
+        eprintln!("warning: Ctrl-C will end training without keeping its weights: {e}");
+    }
+}
+
+/// Saves the weights of a run that did not finish beside its `--save` file
+/// ([`partial_path`]), which it leaves alone; says what became of them
+/// (`which`: which weights they are).
+fn keep_partial<N: Model>(net: &N, save: Option<&Path>, info: &NetInfo, which: &str) -> String {
+    let Some(path) = save else {
+        return "nothing saved".to_string();
+    };
+    let side = partial_path(path);
+    match save_model(net, &side, info) {
+        Ok(_) => format!(
+            "the weights {which} are saved to {} ({} is left alone)",
+            side.display(),
+            path.display()
+        ),
+        Err(e) => format!("nothing saved ({e:#})"),
+    }
+}
+
+/// Where a run that did not finish keeps its weights: `m.bin` → `m.partial.bin`
 /// (the extension, which chooses the format, stays last).
 fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.file_stem().unwrap_or_default().to_owned();
@@ -587,6 +638,7 @@ where
     if a.fixed_team {
         trainer.set_pacing(Pacing::Team);
     }
+    catch_interrupts();
     let mut rng = Rng::seed(a.seed ^ 0x5eed);
     let loss = L::default();
     let mut eval_time = Duration::ZERO;
@@ -642,6 +694,9 @@ where
             last_test = test_stats;
             last_train = end.stats;
             eval_time += t0.elapsed();
+            if INTERRUPTS.load(Ordering::SeqCst) > 0 {
+                return ControlFlow::Break(());
+            }
             ControlFlow::Continue(())
         },
     );
@@ -657,23 +712,22 @@ where
     };
     if let Some(failure) = failure {
         // The trainer holds the weights from before the failing step (the
-        // core changes nothing on an error): kept beside the --save file,
-        // which a failed run leaves alone.
-        let kept = match &a.save {
-            None => "nothing saved".to_string(),
-            Some(path) => {
-                let side = partial_path(path);
-                match save_model(trainer.net(), &side, info) {
-                    Ok(_) => format!(
-                        "the weights from before the failing step are saved to {} ({} is left alone)",
-                        side.display(),
-                        path.display()
-                    ),
-                    Err(e) => format!("nothing saved ({e:#})"),
-                }
-            }
-        };
+        // core changes nothing on an error).
+        let kept = keep_partial(
+            trainer.net(),
+            a.save.as_deref(),
+            info,
+            "from before the failing step",
+        );
         bail!("{failure}; {kept}");
+    }
+    if INTERRUPTS.load(Ordering::SeqCst) > 0 && trainer.epochs_done() < epochs {
+        let kept = keep_partial(trainer.net(), a.save.as_deref(), info, "of the last epoch");
+        return Err(Interrupted(format!(
+            "interrupted after epoch {} of {epochs}; {kept}",
+            trainer.epochs_done()
+        ))
+        .into());
     }
     if trainer.epochs_done() == 0 {
         // No epoch ran (--epochs 0): the figures of the model as it stands.
@@ -1001,7 +1055,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.is::<Interrupted>() {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

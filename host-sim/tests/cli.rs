@@ -455,6 +455,61 @@ fn csv_training_and_errors() {
 }
 
 #[test]
+fn ctrl_c_stops_after_the_epoch_and_keeps_its_weights_beside_the_saved_model() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let dir = temp_dir("interrupt");
+    let model = dir.join("m.bin");
+    std::fs::write(&model, "the previous model").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["train", "--epochs", "1000000", "--save", s(&model)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first epoch has been reported, as a user would press Ctrl-C.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("epoch") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "no epoch line");
+    }
+    let pid = child.id().to_string();
+    let kill = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    let partial = dir.join("m.partial.bin");
+    assert!(
+        err.contains("error: interrupted after epoch")
+            && err.contains("of 1000000")
+            && err.contains(&format!("saved to {}", partial.display())),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&model).unwrap(), b"the previous model");
+    // The weights of the epochs done, bit for bit: those of a run asked for
+    // that many epochs.
+    let done = err
+        .split("interrupted after epoch ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap();
+    let full = dir.join("full.bin");
+    ok(&["train", "--epochs", done, "--save", s(&full)]);
+    assert_eq!(
+        std::fs::read(&partial).unwrap(),
+        std::fs::read(&full).unwrap()
+    );
+}
+
+#[test]
 fn unwritable_outputs_and_thread_counts_fail_before_any_work() {
     let dir = temp_dir("early");
     let missing = dir.join("no-such-dir");
