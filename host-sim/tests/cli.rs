@@ -474,8 +474,11 @@ fn ctrl_c_stops_after_the_epoch_and_keeps_its_weights_beside_the_saved_model() {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "no epoch line");
     }
-    let pid = child.id().to_string();
-    let kill = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    // The shell's own `kill`: no separate program needed.
+    let kill = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = child.wait().unwrap();
     let mut err = String::new();
