@@ -208,6 +208,33 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
+/// Rust's keywords, strict and reserved (2024 edition): not usable as the
+/// name of a `static`.
+const RUST_KEYWORDS: [&str; 52] = [
+    "Self", "abstract", "as", "async", "await", "become", "box", "break", "const", "continue",
+    "crate", "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if",
+    "impl", "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
+    "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+/// Checks that `name` can name the `static` of [`to_rust`]: an ASCII
+/// identifier (a letter or `_` first, then letters, digits and `_`; not `_`
+/// alone) that is not a keyword. The error says what is wrong.
+pub fn check_rust_name(name: &str) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first || name == "_" || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("is not a Rust identifier");
+    }
+    if RUST_KEYWORDS.contains(&name) {
+        return Err("is a Rust keyword");
+    }
+    Ok(())
+}
+
 /// `path` with `.tmp` added: where [`write_atomically`] writes first.
 fn tmp_path(path: &Path) -> std::path::PathBuf {
     let mut tmp = path.as_os_str().to_owned();
@@ -268,6 +295,32 @@ mod tests {
         let mut small = tinytrain::host::boxed::<nets::DigitsSmall>();
         let e = load_safetensors(&mut *small, &bytes).unwrap_err();
         assert!(e.contains("0.weight has shape [32, 64]"), "{e}");
+    }
+
+    #[test]
+    fn rust_names_are_identifiers_and_not_keywords() {
+        for ok in [
+            "DIGITS",
+            "_w2",
+            "model_1",
+            "r#x"[2..].as_ref(),
+            "Fn",
+            "selfish",
+        ] {
+            assert_eq!(check_rust_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "_", "1abc", "a-b", "a b", "é", "r#fn"] {
+            assert_eq!(
+                check_rust_name(bad),
+                Err("is not a Rust identifier"),
+                "{bad}"
+            );
+        }
+        for kw in [
+            "fn", "static", "Self", "self", "async", "gen", "yield", "true",
+        ] {
+            assert_eq!(check_rust_name(kw), Err("is a Rust keyword"), "{kw}");
+        }
     }
 
     #[test]

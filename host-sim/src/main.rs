@@ -885,17 +885,7 @@ fn export_net<N: Model>(info: &NetInfo, a: &ExportArgs, bytes: &[u8]) -> Result<
         bail!("nothing to export: give --rust FILE, --safetensors FILE or --blob FILE");
     }
     if let Some(p) = &a.rust {
-        let ok = a
-            .name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && a.name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !ok {
-            bail!("--name {:?} is not a Rust identifier", a.name);
-        }
+        exchange::check_rust_name(&a.name).map_err(|e| anyhow!("--name {:?} {e}", a.name))?;
         let src = exchange::to_rust(&*net, info, &a.name);
         exchange::write_atomically(p, src.as_bytes())
             .with_context(|| format!("cannot write {}", p.display()))?;

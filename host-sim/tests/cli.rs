@@ -635,6 +635,24 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
         "--name",
         "DIGITS",
     ]);
+    // A name the source could not compile with is refused before writing.
+    let bad = crate_dir.join("src/bad.rs");
+    for (name, why) in [
+        ("fn", "is a Rust keyword"),
+        ("9lives", "is not a Rust identifier"),
+    ] {
+        let e = fails(&[
+            "export",
+            "--load",
+            s(&model),
+            "--rust",
+            s(&bad),
+            "--name",
+            name,
+        ]);
+        assert!(e.contains(&format!("--name \"{name}\" {why}")), "{e}");
+    }
+    assert!(!bad.exists());
 
     // What the simulator computes for a few held-out rows.
     let mut net = tinytrain::host::boxed::<Digits>();
