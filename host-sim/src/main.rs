@@ -590,6 +590,7 @@ where
     }
     let shuffle = def.shuffle && !a.no_shuffle;
     let classify = classifies(info, split);
+    catch_interrupts();
     say!(
         "training {} ({}, {} parameters, {}) on {}: {} training / {} held-out samples",
         info.name,
@@ -638,7 +639,6 @@ where
     if a.fixed_team {
         trainer.set_pacing(Pacing::Team);
     }
-    catch_interrupts();
     let mut rng = Rng::seed(a.seed ^ 0x5eed);
     let loss = L::default();
     let mut eval_time = Duration::ZERO;
@@ -702,23 +702,21 @@ where
     );
     bar.finish_and_clear();
     let wall = start.elapsed();
+    // The trainer holds the weights of the epoch just evaluated, or from
+    // before the failing step (the core changes nothing on an error).
     let failure = match (eval_error, result) {
-        (Some(e), _) => Some(format!("evaluation failed: {e}")),
-        (None, Err(e)) => Some(format!(
-            "training failed at epoch {}: {e}",
-            trainer.epochs_done() + 1
+        (Some(e), _) => Some((format!("evaluation failed: {e}"), "of the last epoch")),
+        (None, Err(e)) => Some((
+            format!(
+                "training failed at epoch {}: {e}",
+                trainer.epochs_done() + 1
+            ),
+            "from before the failing step",
         )),
         (None, Ok(())) => None,
     };
-    if let Some(failure) = failure {
-        // The trainer holds the weights from before the failing step (the
-        // core changes nothing on an error).
-        let kept = keep_partial(
-            trainer.net(),
-            a.save.as_deref(),
-            info,
-            "from before the failing step",
-        );
+    if let Some((failure, which)) = failure {
+        let kept = keep_partial(trainer.net(), a.save.as_deref(), info, which);
         bail!("{failure}; {kept}");
     }
     if INTERRUPTS.load(Ordering::SeqCst) > 0 && trainer.epochs_done() < epochs {

@@ -470,7 +470,8 @@ fn ctrl_c_stops_after_the_epoch_and_keeps_its_weights_beside_the_saved_model() {
     // Once the first epoch has been reported, as a user would press Ctrl-C.
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    while !line.starts_with("epoch") {
+    // ("epoch     1/…", not the "epochs 1000000, …" of the banner.)
+    while !line.starts_with("epoch ") {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "no epoch line");
     }
