@@ -909,15 +909,24 @@ fn export_net<N: Model>(info: &NetInfo, a: &ExportArgs, bytes: &[u8]) -> Result<
     Ok(())
 }
 
-fn run_bench(a: &BenchArgs) -> Result<()> {
-    let mut threads = a.threads.clone().unwrap_or_else(|| (1..=cores()).collect());
-    if let Some(t) = threads.iter().find(|t| !(1..=MAX_THREADS).contains(*t)) {
+/// The thread counts a bench runs: 1 first (the baseline), then each other
+/// count of `given` once, in its order.
+fn bench_threads(given: &[usize]) -> Result<Vec<usize>> {
+    if let Some(t) = given.iter().find(|t| !(1..=MAX_THREADS).contains(*t)) {
         bail!("--threads: thread counts must be between 1 and {MAX_THREADS}, got {t}");
     }
-    // 1 first, then each other count once, in the order given.
-    threads.insert(0, 1);
     let mut seen = std::collections::HashSet::new();
-    threads.retain(|&t| seen.insert(t));
+    Ok(std::iter::once(1)
+        .chain(given.iter().copied())
+        .filter(|&t| seen.insert(t))
+        .collect())
+}
+
+fn run_bench(a: &BenchArgs) -> Result<()> {
+    let threads = match &a.threads {
+        Some(given) => bench_threads(given)?,
+        None => (1..=cores()).collect(),
+    };
     if let Some(&t) = threads.iter().find(|&&t| t > cores()) {
         eprintln!(
             "warning: {t} threads on {} available cores; the threads will share cores",
@@ -1048,6 +1057,23 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_runs_1_first_then_each_count_once_in_the_order_given() {
+        let list = |given: &[usize]| bench_threads(given).unwrap();
+        assert_eq!(list(&[]), [1]);
+        assert_eq!(list(&[2]), [1, 2]);
+        assert_eq!(list(&[4, 2, 1, 4, 2, 8]), [1, 4, 2, 8]);
+        for bad in [0, MAX_THREADS + 1] {
+            let e = bench_threads(&[2, bad]).unwrap_err().to_string();
+            assert!(e.ends_with(&format!("got {bad}")), "{e}");
         }
     }
 }
