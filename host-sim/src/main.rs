@@ -152,9 +152,10 @@ struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     load: Option<PathBuf>,
     /// Save the trained model: `.safetensors` for PyTorch, anything else is the
-    /// core's weight blob. Written to FILE.tmp, then renamed. A run that fails
-    /// or that Ctrl-C stops (after its epoch) leaves FILE alone and saves the
-    /// weights it has to FILE's name with `.partial` before the extension.
+    /// core's weight blob. Written to FILE.tmp, then renamed. A run that fails,
+    /// or that Ctrl-C or SIGTERM stops (after its epoch), leaves FILE alone and
+    /// saves the weights it has to FILE's name with `.partial` before the
+    /// extension.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
     /// Draw loss/accuracy curves to FILE.svg or FILE.png (by extension; PNG
@@ -425,12 +426,13 @@ fn load_model<N: Model>(net: &mut N, path: &Path, bytes: &[u8], info: &NetInfo) 
     }
 }
 
-/// Ctrl-C presses since training started: the first stops the run after
-/// its epoch, whose weights are kept; a second ends the process at once.
+/// Ctrl-C presses (or SIGTERM, SIGHUP) since training started: the first
+/// stops the run after its epoch, whose weights are kept; a second ends the
+/// process at once.
 static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
 
-/// A run that Ctrl-C stopped: exit status 130, as a shell reports a process
-/// that SIGINT ended.
+/// A run that Ctrl-C (or SIGTERM, SIGHUP) stopped: exit status 130, as a
+/// shell reports a process that SIGINT ended.
 #[derive(Debug)]
 struct Interrupted(String);
 
@@ -442,12 +444,12 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// Turns Ctrl-C into [`INTERRUPTS`] (this binary trains once per process,
-/// and a handler can be set only once).
+/// Turns Ctrl-C, SIGTERM and SIGHUP into [`INTERRUPTS`] (this binary
+/// trains once per process, and a handler can be set only once).
 fn catch_interrupts() {
     let set = ctrlc::set_handler(|| {
         if INTERRUPTS.fetch_add(1, Ordering::SeqCst) == 0 {
-            eprintln!("interrupt: stopping after this epoch (press Ctrl-C again to stop at once)");
+            eprintln!("interrupt: stopping after this epoch (a second Ctrl-C stops at once)");
         } else {
             std::process::exit(130);
         }

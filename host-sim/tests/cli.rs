@@ -455,10 +455,17 @@ fn csv_training_and_errors() {
 }
 
 #[test]
-fn ctrl_c_stops_after_the_epoch_and_keeps_its_weights_beside_the_saved_model() {
+fn ctrl_c_or_sigterm_stops_after_the_epoch_and_keeps_its_weights_beside_the_saved_model() {
+    for signal in ["INT", "TERM"] {
+        interrupt_keeps_the_epochs_weights(signal);
+    }
+}
+
+/// A training run that `signal` stops after its first reported epoch.
+fn interrupt_keeps_the_epochs_weights(signal: &str) {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
-    let dir = temp_dir("interrupt");
+    let dir = temp_dir(&format!("interrupt-{signal}"));
     let model = dir.join("m.bin");
     std::fs::write(&model, "the previous model").unwrap();
     let mut child = Command::new(BIN)
@@ -477,7 +484,7 @@ fn ctrl_c_stops_after_the_epoch_and_keeps_its_weights_beside_the_saved_model() {
     }
     // The shell's own `kill`: no separate program needed.
     let kill = Command::new("sh")
-        .args(["-c", &format!("kill -INT {}", child.id())])
+        .args(["-c", &format!("kill -{signal} {}", child.id())])
         .status()
         .unwrap();
     assert!(kill.success());
@@ -489,7 +496,7 @@ fn ctrl_c_stops_after_the_epoch_and_keeps_its_weights_beside_the_saved_model() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert_eq!(status.code(), Some(130), "{err}");
+    assert_eq!(status.code(), Some(130), "{signal}: {err}");
     let partial = dir.join("m.partial.bin");
     assert!(
         err.contains("error: interrupted after epoch")
