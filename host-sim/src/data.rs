@@ -245,14 +245,101 @@ impl std::error::Error for CsvError {}
 /// How to read the target column of a CSV file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Task {
-    /// Classification when every target is an integer and there are at most
-    /// 10 distinct values; regression otherwise.
+    /// Classification when a target is text, or when every target is an
+    /// integer and there are at most 10 distinct values; regression otherwise.
     #[default]
     Auto,
     /// A real-valued target.
     Regression,
-    /// Class labels (each distinct value is a class, in ascending order).
+    /// Class labels (see [`parse_csv`] for how they become class indices).
     Classification,
+}
+
+/// Integer labels from 0 up to below this are their own class index (the
+/// compiled-in classifiers have at most 10 outputs).
+pub const CLASSES_BY_VALUE: usize = 10;
+
+/// Whether class names are those of labels that are their own index
+/// (`"0"`, `"1"`, …): a model needs no record of them.
+pub fn names_are_indices(names: &[String]) -> bool {
+    names.iter().enumerate().all(|(k, n)| *n == k.to_string())
+}
+
+/// Whether label `text` is class name `name`: the same text, or the same number.
+fn same_label(text: &str, name: &str) -> bool {
+    text == name
+        || matches!(
+            (text.parse::<f32>(), name.parse::<f32>()),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
+/// Class indices and names of the target cells of a classification.
+///
+/// - With the `known` classes of a model, each label is the index of its
+///   name there (as text or as a number); a label not there is an error.
+/// - Otherwise integer labels all in `0..CLASSES_BY_VALUE` are their own
+///   index (so the mapping does not depend on which classes a file holds),
+/// - other numbers are numbered in ascending order,
+/// - and text labels in the order of their bytes.
+fn class_indices(
+    cells: &[(usize, String)],
+    column: usize,
+    known: Option<&[String]>,
+) -> Result<(Vec<u16>, Vec<String>), String> {
+    if let Some(names) = known {
+        let y = cells
+            .iter()
+            .map(|(line, text)| {
+                names
+                    .iter()
+                    .position(|n| same_label(text, n))
+                    .and_then(|k| u16::try_from(k).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "line {line}, column {column}: {text:?} is not one of the model's classes ({})",
+                            names.join(", ")
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok((y, names.to_vec()));
+    }
+    let numbers: Option<Vec<f32>> = cells.iter().map(|(_, t)| t.parse().ok()).collect();
+    let (index, names): (Vec<usize>, Vec<String>) = match numbers {
+        Some(v)
+            if v.iter()
+                .all(|x| x.fract() == 0.0 && (0.0..CLASSES_BY_VALUE as f32).contains(x)) =>
+        {
+            let index: Vec<usize> = v.iter().map(|&x| x as usize).collect();
+            let top = index.iter().copied().max().unwrap_or(0);
+            (index, (0..=top).map(|k| k.to_string()).collect())
+        }
+        Some(v) => {
+            let mut distinct = v.clone();
+            distinct.sort_by(f32::total_cmp);
+            distinct.dedup();
+            let index = v
+                .iter()
+                .map(|x| distinct.partition_point(|d| d < x))
+                .collect();
+            (index, distinct.iter().map(f32::to_string).collect())
+        }
+        None => {
+            let mut distinct: Vec<&str> = cells.iter().map(|(_, t)| t.as_str()).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let index = cells
+                .iter()
+                .map(|(_, t)| distinct.partition_point(|d| *d < t.as_str()))
+                .collect();
+            (index, distinct.iter().map(|d| d.to_string()).collect())
+        }
+    };
+    if names.len() > usize::from(u16::MAX) {
+        return Err(format!("{} distinct classes is too many", names.len()));
+    }
+    Ok((index.iter().map(|&k| k as u16).collect(), names))
 }
 
 /// A cell without the spaces around it and without one pair of double
@@ -264,20 +351,28 @@ fn unquote(cell: &str) -> &str {
         .map_or(cell, str::trim)
 }
 
-/// Parses CSV text (comma-separated, header line first, numbers only; a
-/// cell may be in double quotes, but holds no comma).
+/// Parses CSV text (comma-separated, header line first, numbers only but
+/// for a classification's target, which may be text; a cell may be in
+/// double quotes, but holds no comma).
 ///
 /// The column named `target` is the label; a column named `split` (if any,
 /// and not the target) chooses held-out rows (0 = train, 1 = test);
 /// otherwise the last `test_fraction` (at least 0, below 1) of the rows is
 /// held out. Columns are told apart by name, so the target and `split` must
 /// each name one column.
+///
+/// A classification's labels become class indices by the `classes` of a
+/// model when it records them (a label not among them is an error); else
+/// integers all below [`CLASSES_BY_VALUE`] are their own index, other
+/// numbers are numbered in ascending order, and text labels in the order
+/// of their bytes.
 pub fn parse_csv(
     file: &str,
     text: &str,
     target: &str,
     task: Task,
     test_fraction: f64,
+    classes: Option<&[String]>,
 ) -> Result<Split, CsvError> {
     let invalid = |message: String| CsvError::Invalid {
         file: file.to_string(),
@@ -329,8 +424,15 @@ pub fn parse_csv(
     if width == 0 {
         return Err(invalid("no input columns besides the target".into()));
     }
+    if classes.is_some() && task == Task::Regression {
+        return Err(invalid(
+            "the model is a classifier (it records its classes), not a regression".into(),
+        ));
+    }
     let mut x = Vec::new();
-    let mut y = Vec::new();
+    // The target cells with their line numbers; numbers where they are.
+    let mut cells_y: Vec<(usize, String)> = Vec::new();
+    let mut y: Vec<f32> = Vec::new();
     let mut is_test = Vec::new();
     for (k, line) in lines {
         let line_no = k + 1;
@@ -348,6 +450,13 @@ pub fn parse_csv(
         }
         for (c, cell) in cells.iter().enumerate() {
             let text = unquote(cell);
+            if c == tcol {
+                cells_y.push((line_no, text.to_string()));
+                // A class label may be text, unless the task is regression.
+                if task != Task::Regression && text.parse::<f32>().is_err() {
+                    continue;
+                }
+            }
             let v: f32 = text.parse().map_err(|_| CsvError::NotANumber {
                 file: file.to_string(),
                 line: line_no,
@@ -377,7 +486,7 @@ pub fn parse_csv(
             }
         }
     }
-    let rows = y.len();
+    let rows = cells_y.len();
     if rows == 0 {
         return Err(invalid("no data rows".into()));
     }
@@ -385,34 +494,31 @@ pub fn parse_csv(
         let test = ((rows as f64) * test_fraction).round() as usize;
         is_test = (0..rows).map(|r| r >= rows - test).collect();
     }
-    let integral = y.iter().all(|v| v.fract() == 0.0);
-    let mut distinct: Vec<f32> = y.clone();
-    distinct.sort_by(f32::total_cmp);
-    distinct.dedup();
+    let text_labels = y.len() < rows;
     let classify = match task {
-        Task::Auto => integral && distinct.len() <= 10,
+        Task::Auto if classes.is_none() && !text_labels => {
+            let mut distinct: Vec<f32> = y.clone();
+            distinct.sort_by(f32::total_cmp);
+            distinct.dedup();
+            y.iter().all(|v| v.fract() == 0.0) && distinct.len() <= 10
+        }
         Task::Regression => false,
-        Task::Classification => true,
+        Task::Auto | Task::Classification => true,
+    };
+    let classified = if classify {
+        Some(class_indices(&cells_y, tcol + 1, classes).map_err(invalid)?)
+    } else {
+        None
     };
     let labels_for = |pick: &dyn Fn(usize) -> bool| -> Labels {
-        if classify {
-            Labels::Classes {
-                y: (0..rows)
-                    .filter(|&r| pick(r))
-                    .map(|r| distinct.partition_point(|d| *d < y[r]) as u16)
-                    .collect(),
-                names: distinct.iter().map(|d| d.to_string()).collect(),
-            }
-        } else {
-            Labels::Values((0..rows).filter(|&r| pick(r)).map(|r| y[r]).collect())
+        match &classified {
+            Some((index, names)) => Labels::Classes {
+                y: (0..rows).filter(|&r| pick(r)).map(|r| index[r]).collect(),
+                names: names.clone(),
+            },
+            None => Labels::Values((0..rows).filter(|&r| pick(r)).map(|r| y[r]).collect()),
         }
     };
-    if classify && distinct.len() > usize::from(u16::MAX) {
-        return Err(invalid(format!(
-            "{} distinct classes is too many",
-            distinct.len()
-        )));
-    }
     let rows_of = |test: bool| -> Vec<f32> {
         (0..rows)
             .filter(|&r| is_test[r] == test)
@@ -445,20 +551,28 @@ pub fn load_csv(
     target: &str,
     task: Task,
     test_fraction: f64,
+    classes: Option<&[String]>,
 ) -> Result<Split, CsvError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| CsvError::Io {
         file: file.clone(),
         message: e.to_string(),
     })?;
-    parse_csv(&file, &text, target, task, test_fraction)
+    parse_csv(&file, &text, target, task, test_fraction, classes)
 }
 
 /// The bundled digits: 64 pixels scaled to [0, 1], 10 classes, the
 /// `split` column's 1437 training and 360 test rows (workload W2).
 pub fn digits() -> Split {
-    let mut s = parse_csv("digits.csv", DIGITS_CSV, "label", Task::Classification, 0.0)
-        .unwrap_or_else(|e| unreachable!("the bundled digits parse: {e}"));
+    let mut s = parse_csv(
+        "digits.csv",
+        DIGITS_CSV,
+        "label",
+        Task::Classification,
+        0.0,
+        None,
+    )
+    .unwrap_or_else(|e| unreachable!("the bundled digits parse: {e}"));
     for t in [&mut s.train, &mut s.test] {
         for v in &mut t.x {
             *v /= 16.0;
@@ -618,16 +732,17 @@ mod tests {
 
     #[test]
     fn csv_errors_name_line_and_column() {
-        let e = parse_csv("f.csv", "a,b,y\n1,2,0\n1,x,1\n", "y", Task::Auto, 0.2).unwrap_err();
+        let e =
+            parse_csv("f.csv", "a,b,y\n1,2,0\n1,x,1\n", "y", Task::Auto, 0.2, None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv line 3, column 2: \"x\" is not a number"
         );
-        let e = parse_csv("f.csv", "a,b,y\n1,2\n", "y", Task::Auto, 0.2).unwrap_err();
+        let e = parse_csv("f.csv", "a,b,y\n1,2\n", "y", Task::Auto, 0.2, None).unwrap_err();
         assert_eq!(e.to_string(), "f.csv line 2: expected 3 columns, found 2");
-        let e = parse_csv("f.csv", "a,b,y\n1,NaN,0\n", "y", Task::Auto, 0.2).unwrap_err();
+        let e = parse_csv("f.csv", "a,b,y\n1,NaN,0\n", "y", Task::Auto, 0.2, None).unwrap_err();
         assert!(e.to_string().contains("line 2, column 2"), "{e}");
-        let e = parse_csv("f.csv", "a,b,y\n1,2,0\n", "z", Task::Auto, 0.2).unwrap_err();
+        let e = parse_csv("f.csv", "a,b,y\n1,2,0\n", "z", Task::Auto, 0.2, None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: no column named \"z\" (columns: a, b, y)"
@@ -637,17 +752,17 @@ mod tests {
     #[test]
     fn a_byte_order_mark_and_quotes_are_not_part_of_names_or_numbers() {
         let text = "\u{feff}\"a\", \"b\" ,y\r\n\"1\",2,\" 0 \"\r\n3,4,1\r\n";
-        let s = parse_csv("f.csv", text, "a", Task::Regression, 0.0).unwrap();
+        let s = parse_csv("f.csv", text, "a", Task::Regression, 0.0, None).unwrap();
         assert_eq!(s.train.width, 2);
         assert_eq!(s.train.x, [2.0, 0.0, 4.0, 1.0]);
         assert!(matches!(&s.train.labels, Labels::Values(v) if v == &[1.0, 3.0]));
         // A quote that is not a pair around the cell stays, and is no number.
-        let e = parse_csv("f.csv", "a,y\n\"1,0\n", "y", Task::Auto, 0.0).unwrap_err();
+        let e = parse_csv("f.csv", "a,y\n\"1,0\n", "y", Task::Auto, 0.0, None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv line 2, column 1: \"\\\"1\" is not a number"
         );
-        let e = parse_csv("f.csv", "a;b;y\n1;2;0\n", "y", Task::Auto, 0.0).unwrap_err();
+        let e = parse_csv("f.csv", "a;b;y\n1;2;0\n", "y", Task::Auto, 0.0, None).unwrap_err();
         assert!(e.to_string().contains("not semicolons"), "{e}");
     }
 
@@ -655,7 +770,7 @@ mod tests {
     fn held_out_fraction_and_column_names_are_checked() {
         let text = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
         for f in [-0.1, 1.0, 1.5, f64::NAN, f64::INFINITY] {
-            let e = parse_csv("f.csv", text, "y", Task::Auto, f).unwrap_err();
+            let e = parse_csv("f.csv", text, "y", Task::Auto, f, None).unwrap_err();
             assert_eq!(
                 e.to_string(),
                 format!("f.csv: the fraction of rows to hold out must be at least 0 and below 1, got {f}")
@@ -663,7 +778,8 @@ mod tests {
         }
         // 0 holds out nothing; 0.5 the last half; 0.9 all four rows.
         let rows = |f| {
-            parse_csv("f.csv", text, "y", Task::Auto, f).map(|s| (s.train.rows(), s.test.rows()))
+            parse_csv("f.csv", text, "y", Task::Auto, f, None)
+                .map(|s| (s.train.rows(), s.test.rows()))
         };
         assert_eq!(rows(0.0).unwrap(), (4, 0));
         assert_eq!(rows(0.5).unwrap(), (2, 2));
@@ -672,32 +788,118 @@ mod tests {
             "f.csv: no training rows"
         );
         // A name read as a column must name one column; other names may repeat.
-        let e = parse_csv("f.csv", "y,b,y\n1,2,0\n", "y", Task::Auto, 0.0).unwrap_err();
+        let e = parse_csv("f.csv", "y,b,y\n1,2,0\n", "y", Task::Auto, 0.0, None).unwrap_err();
         assert_eq!(e.to_string(), "f.csv: columns 1 and 3 are both named \"y\"");
         let two = "a,split,split,y\n1,0,0,3\n";
-        let e = parse_csv("f.csv", two, "y", Task::Auto, 0.0).unwrap_err();
+        let e = parse_csv("f.csv", two, "y", Task::Auto, 0.0, None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: columns 2 and 3 are both named \"split\""
         );
-        let s = parse_csv("f.csv", "a,a,y\n1,2,0\n", "y", Task::Auto, 0.0).unwrap();
+        let s = parse_csv("f.csv", "a,a,y\n1,2,0\n", "y", Task::Auto, 0.0, None).unwrap();
         assert_eq!(s.train.x, [1.0, 2.0]);
     }
 
-    #[test]
-    fn csv_classes_are_mapped_in_ascending_order() {
-        let s = parse_csv("f", "a,y\n1,7\n2,3\n3,7\n4,3\n5,5\n", "y", Task::Auto, 0.2).unwrap();
-        assert_eq!(s.train.rows(), 4);
-        assert_eq!(s.test.rows(), 1);
-        match &s.train.labels {
-            Labels::Classes { y, names } => {
-                assert_eq!(y, &[2, 0, 2, 0]);
-                assert_eq!(names, &["3", "5", "7"]);
+    fn classes_of(s: &Split) -> (Vec<u16>, Vec<String>, Vec<u16>) {
+        match (&s.train.labels, &s.test.labels) {
+            (Labels::Classes { y, names }, Labels::Classes { y: t, .. }) => {
+                (y.clone(), names.clone(), t.clone())
             }
-            Labels::Values(_) => panic!("expected classes"),
+            _ => panic!("expected classes"),
         }
+    }
+
+    #[test]
+    fn small_integer_labels_are_their_own_class_whatever_the_file_holds() {
+        let s = parse_csv(
+            "f",
+            "a,y\n1,7\n2,3\n3,7\n4,3\n5,5\n",
+            "y",
+            Task::Auto,
+            0.2,
+            None,
+        )
+        .unwrap();
+        assert_eq!((s.train.rows(), s.test.rows()), (4, 1));
+        let (y, names, test) = classes_of(&s);
+        assert_eq!(y, [7, 3, 7, 3]);
+        assert_eq!(test, [5]);
+        assert_eq!(names, ["0", "1", "2", "3", "4", "5", "6", "7"]);
         let t = s.train.to_train_set::<4, 10>(LossKind::SoftmaxCe).unwrap();
         assert_eq!(t.x[1], [2.0, 0.0, 0.0, 0.0]);
         assert!(s.train.to_train_set::<4, 2>(LossKind::SoftmaxCe).is_err());
+        // A file holding only some of the classes maps them the same way.
+        let s = parse_csv("f", "a,y\n1,5\n2,3\n", "y", Task::Auto, 0.0, None).unwrap();
+        assert_eq!(classes_of(&s).0, [5, 3]);
+    }
+
+    #[test]
+    fn other_labels_are_numbered_in_sorted_order_and_text_labels_are_classes() {
+        // Numbers that are not all small integers: ascending order.
+        let text = "a,y\n1,30\n2,-1\n3,30\n4,12.5\n";
+        let s = parse_csv("f", text, "y", Task::Classification, 0.0, None).unwrap();
+        let (y, names, _) = classes_of(&s);
+        assert_eq!(
+            (y, names),
+            (
+                vec![2, 0, 2, 1],
+                vec!["-1".into(), "12.5".into(), "30".into()]
+            )
+        );
+        // Text: a classification, even under --task auto, in byte order.
+        let iris = "a,b,species\n1,2,virginica\n3,4,\"setosa\"\n5,6,versicolor\n7,8,setosa\n";
+        let s = parse_csv("f", iris, "species", Task::Auto, 0.25, None).unwrap();
+        let (y, names, test) = classes_of(&s);
+        assert_eq!(names, ["setosa", "versicolor", "virginica"]);
+        assert_eq!((y, test), (vec![2, 0, 1], vec![0]));
+        assert!(!names_are_indices(&names));
+        // Mixed text and numbers are all text.
+        let s = parse_csv("f", "a,y\n1,2\n2,x\n3,10\n", "y", Task::Auto, 0.0, None).unwrap();
+        assert_eq!(classes_of(&s).1, ["10", "2", "x"]);
+        // Text is no regression target, and inputs must still be numbers.
+        let e = parse_csv("f", iris, "species", Task::Regression, 0.0, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f line 2, column 3: \"virginica\" is not a number"
+        );
+        let e = parse_csv("f", "a,y\nx,1\n", "y", Task::Classification, 0.0, None).unwrap_err();
+        assert_eq!(e.to_string(), "f line 2, column 1: \"x\" is not a number");
+        // A NaN label is no class.
+        let e = parse_csv("f", "a,y\n1,NaN\n", "y", Task::Classification, 0.0, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f line 2, column 2: \"NaN\" is not a finite number"
+        );
+    }
+
+    #[test]
+    fn a_models_classes_decide_the_indices_and_refuse_other_labels() {
+        let known: Vec<String> = ["setosa", "versicolor", "virginica"]
+            .map(String::from)
+            .into();
+        let two = "a,species\n1,virginica\n2,versicolor\n";
+        let s = parse_csv("f", two, "species", Task::Auto, 0.0, Some(&known)).unwrap();
+        let (y, names, _) = classes_of(&s);
+        assert_eq!((y, names), (vec![2, 1], known.clone()));
+        let e = parse_csv(
+            "f",
+            "a,species\n1,setosa\n2,rose\n",
+            "species",
+            Task::Auto,
+            0.0,
+            Some(&known),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f: line 3, column 2: \"rose\" is not one of the model's classes (setosa, versicolor, virginica)"
+        );
+        let e = parse_csv("f", two, "species", Task::Regression, 0.0, Some(&known)).unwrap_err();
+        assert!(e.to_string().contains("is a classifier"), "{e}");
+        // Numeric names match numerically: "30.0" is class "30".
+        let known: Vec<String> = ["-1", "12.5", "30"].map(String::from).into();
+        let s = parse_csv("f", "a,y\n1,30.0\n", "y", Task::Auto, 0.0, Some(&known)).unwrap();
+        assert_eq!(classes_of(&s).0, [2]);
+        assert!(names_are_indices(&["0".into(), "1".into()]));
     }
 }

@@ -20,8 +20,17 @@ use crate::nets::NetInfo;
 /// Metadata key naming the compiled-in network that wrote a file.
 pub const NET_KEY: &str = "tinytrain_net";
 
-/// The model as a safetensors file (F32, PyTorch `nn.Linear` layout).
-pub fn to_safetensors<N: Model>(net: &N, name: &str) -> Result<Vec<u8>, String> {
+/// Metadata key holding a classifier's class labels, output by output, as
+/// a JSON array of strings (only when they are not simply `"0"`, `"1"`, …).
+pub const CLASSES_KEY: &str = "tinytrain_classes";
+
+/// The model as a safetensors file (F32, PyTorch `nn.Linear` layout),
+/// recording the network's name and, if given, its class labels.
+pub fn to_safetensors<N: Model>(
+    net: &N,
+    name: &str,
+    classes: Option<&[String]>,
+) -> Result<Vec<u8>, String> {
     let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
     for l in 0..N::LAYERS {
         let Some(v) = net.layer(l) else { continue };
@@ -41,10 +50,14 @@ pub fn to_safetensors<N: Model>(net: &N, name: &str) -> Result<Vec<u8>, String> 
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let meta = HashMap::from([
+    let mut meta = HashMap::from([
         (NET_KEY.to_string(), name.to_string()),
         ("format".to_string(), "pt".to_string()),
     ]);
+    if let Some(c) = classes {
+        let json = serde_json::to_string(c).map_err(|e| format!("class labels: {e}"))?;
+        meta.insert(CLASSES_KEY.to_string(), json);
+    }
     safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| format!("safetensors: {e}"))
 }
 
@@ -81,6 +94,28 @@ pub fn safetensors_net_name(bytes: &[u8]) -> Result<Option<String>, String> {
         .metadata()
         .as_ref()
         .and_then(|m| m.get(NET_KEY).cloned()))
+}
+
+/// The class labels stored in a safetensors file's metadata, if any; an
+/// error if the bytes are not a safetensors file or the labels are not a
+/// JSON array of distinct strings.
+pub fn safetensors_classes(bytes: &[u8]) -> Result<Option<Vec<String>>, String> {
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
+    let Some(json) = meta.metadata().as_ref().and_then(|m| m.get(CLASSES_KEY)) else {
+        return Ok(None);
+    };
+    let bad = |why: String| format!("metadata {CLASSES_KEY} is not a list of class labels ({why})");
+    let names: Vec<String> = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+    for (k, n) in names.iter().enumerate() {
+        if names[..k].contains(n) {
+            return Err(bad(format!("{n:?} is there twice")));
+        }
+    }
+    if names.is_empty() {
+        return Err(bad("it is empty".into()));
+    }
+    Ok(Some(names))
 }
 
 /// Loads a safetensors file into `net`; all or nothing. Errors name the
@@ -149,8 +184,14 @@ fn lit(v: f32) -> String {
 
 /// Rust source defining `pub static {ident}: {type} = …;` holding the
 /// weights, for firmware to `include!`: the model then lives in flash and
-/// needs no RAM for weights.
-pub fn to_rust<N: Model>(net: &N, info: &NetInfo, ident: &str) -> String {
+/// needs no RAM for weights. With `classes`, also
+/// `pub static {ident}_CLASSES: [&str; K]`, the label of each output.
+pub fn to_rust<N: Model>(
+    net: &N,
+    info: &NetInfo,
+    ident: &str,
+    classes: Option<&[String]>,
+) -> String {
     let mut types = Vec::new();
     let mut values = Vec::new();
     for l in 0..N::LAYERS {
@@ -188,12 +229,25 @@ pub fn to_rust<N: Model>(net: &N, info: &NetInfo, ident: &str) -> String {
          // Shape hash {hash:#010x} (the same as `<{type_name} as tinytrain::Model>::SHAPE_HASH`).\n\
          #[rustfmt::skip]\n\
          #[allow(clippy::excessive_precision, clippy::approx_constant)]\n\
-         pub static {ident}: {ty} = {value};\n",
+         pub static {ident}: {ty} = {value};\n{labels}",
         name = info.name,
         shape = info.shape,
         params = N::PARAMS,
         hash = N::SHAPE_HASH,
         type_name = info.type_name,
+        labels = classes.map_or(String::new(), |c| class_static(ident, c)),
+    )
+}
+
+/// A `static` with the label of each output of a classifier (Rust string
+/// literals: `{:?}` escapes what needs it).
+fn class_static(ident: &str, classes: &[String]) -> String {
+    let cells: Vec<String> = classes.iter().map(|c| format!("{c:?}")).collect();
+    format!(
+        "/// The class label of each output of `{ident}`.\n\
+         pub static {ident}_CLASSES: [&str; {}] = [{}];\n",
+        classes.len(),
+        cells.join(", ")
     )
 }
 
@@ -277,7 +331,7 @@ mod tests {
     fn safetensors_round_trip_is_bit_exact() {
         let mut a = tinytrain::host::boxed::<Digits>();
         init_seeded(&mut *a, Init::PyTorchDefault, 3);
-        let bytes = to_safetensors(&*a, "digits").unwrap();
+        let bytes = to_safetensors(&*a, "digits", None).unwrap();
         assert_eq!(
             safetensors_net_name(&bytes).unwrap().as_deref(),
             Some("digits")
@@ -295,6 +349,38 @@ mod tests {
         let mut small = tinytrain::host::boxed::<nets::DigitsSmall>();
         let e = load_safetensors(&mut *small, &bytes).unwrap_err();
         assert!(e.contains("0.weight has shape [32, 64]"), "{e}");
+    }
+
+    #[test]
+    fn class_labels_travel_in_the_metadata() {
+        let net = tinytrain::host::boxed::<Digits>();
+        let plain = to_safetensors(&*net, "digits", None).unwrap();
+        assert_eq!(safetensors_classes(&plain).unwrap(), None);
+        let names: Vec<String> = ["setosa", "b, \"quoted\"", "ünï"].map(String::from).into();
+        let bytes = to_safetensors(&*net, "digits", Some(&names)).unwrap();
+        assert_eq!(safetensors_classes(&bytes).unwrap(), Some(names));
+        for (json, why) in [
+            ("[\"a\", \"a\"]", "\"a\" is there twice"),
+            ("[]", "it is empty"),
+            ("{\"a\": 1}", "invalid type"),
+        ] {
+            let meta = HashMap::from([(CLASSES_KEY.to_string(), json.to_string())]);
+            let b = safetensors::tensor::serialize(
+                [(
+                    "0.bias",
+                    TensorView::new(Dtype::F32, vec![1], &[0; 4]).unwrap(),
+                )],
+                &Some(meta),
+            )
+            .unwrap();
+            let e = safetensors_classes(&b).unwrap_err();
+            assert!(
+                e.starts_with("metadata tinytrain_classes is not a list of class labels"),
+                "{e}"
+            );
+            assert!(e.contains(why), "{e}");
+        }
+        assert!(safetensors_classes(b"junk").is_err());
     }
 
     #[test]
@@ -321,6 +407,22 @@ mod tests {
         ] {
             assert_eq!(check_rust_name(kw), Err("is a Rust keyword"), "{kw}");
         }
+    }
+
+    #[test]
+    fn rust_source_names_the_classes_when_asked() {
+        let net = tinytrain::host::boxed::<Digits>();
+        let info = nets::find("digits").unwrap();
+        let plain = to_rust(&*net, info, "M", None);
+        assert!(!plain.contains("CLASSES"));
+        let names: Vec<String> = ["cat", "say \"hi\"\\"].map(String::from).into();
+        let src = to_rust(&*net, info, "M", Some(&names));
+        assert!(src.starts_with(&plain), "the classes come after the model");
+        assert_eq!(
+            &src[plain.len()..],
+            "/// The class label of each output of `M`.\n\
+             pub static M_CLASSES: [&str; 2] = [\"cat\", \"say \\\"hi\\\"\\\\\"];\n"
+        );
     }
 
     #[test]

@@ -82,11 +82,13 @@ enum Dataset {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum TaskArg {
-    /// Classification if the target holds at most 10 distinct integers.
+    /// Classification if the target is text or holds at most 10 distinct integers.
     Auto,
     /// Real-valued target (MSE).
     Regression,
-    /// Each distinct target value is a class (softmax cross-entropy).
+    /// Each distinct target value is a class (softmax cross-entropy):
+    /// integers 0 to 9 are their own output, other labels are numbered in
+    /// sorted order (a .safetensors model records them).
     Classification,
 }
 
@@ -95,9 +97,10 @@ struct DataArgs {
     /// Built-in data set [default: the network's own, else digits].
     #[arg(long, value_enum, conflicts_with = "csv")]
     data: Option<Dataset>,
-    /// A CSV file instead: a header line, then numbers only, comma-separated
-    /// (a cell may be in double quotes). A column named `split` (0 = train,
-    /// 1 = test) selects held-out rows.
+    /// A CSV file instead: a header line, then numbers only (a classifier's
+    /// target may be text), comma-separated (a cell may be in double
+    /// quotes). A column named `split` (0 = train, 1 = test) selects
+    /// held-out rows.
     #[arg(long, value_name = "FILE", requires = "target")]
     csv: Option<PathBuf>,
     /// The CSV column to predict.
@@ -314,10 +317,13 @@ fn builtin(data: Dataset, seed: u64) -> Split {
 
 /// Resolves the data set and the network from the command line; `fixed_net`
 /// is a network already known (from a saved model).
+/// `classes`: the class labels a saved model records, which number a CSV
+/// file's labels.
 fn resolve(
     d: &DataArgs,
     fixed_net: Option<&str>,
     seed: u64,
+    classes: Option<&[String]>,
 ) -> Result<(Split, &'static NetInfo, Option<Dataset>)> {
     let net_name = d.net.as_deref().or(fixed_net);
     if let (Some(a), Some(b)) = (d.net.as_deref(), fixed_net) {
@@ -338,7 +344,7 @@ fn resolve(
                 d.test_fraction
             );
         }
-        let split = data::load_csv(path, target, task, d.test_fraction)?;
+        let split = data::load_csv(path, target, task, d.test_fraction, classes)?;
         let classify = matches!(split.train.labels, Labels::Classes { .. });
         let name = match net_name {
             Some(n) => n,
@@ -399,6 +405,48 @@ fn detect_net(path: &Path, bytes: &[u8]) -> Result<Option<&'static str>> {
     }
     let hash = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     Ok(nets::by_hash(hash).map(|n| n.name))
+}
+
+/// The class labels a saved model records (only a safetensors file can).
+fn stored_classes(path: &Path, bytes: &[u8]) -> Result<Option<Vec<String>>> {
+    if !exchange::is_safetensors(path) {
+        return Ok(None);
+    }
+    exchange::safetensors_classes(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// The class labels a model trained on `split` records: none when every
+/// label is its own output index.
+fn classes_to_record(split: &Split) -> Option<&[String]> {
+    match &split.train.labels {
+        Labels::Classes { names, .. } if !data::names_are_indices(names) => Some(names),
+        _ => None,
+    }
+}
+
+/// Output index and label of each class, for a user to read.
+fn class_list(names: &[String]) -> String {
+    let list: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    list.join(", ")
+}
+
+/// Says so when a loaded model records no class labels and the CSV's labels
+/// were numbered from the file alone.
+fn warn_unrecorded_classes(model: &Path, recorded: bool, split: &Split) {
+    if let (false, Some(names)) = (recorded, classes_to_record(split)) {
+        eprintln!(
+            "warning: {} records no class labels, so those of {} are numbered in sorted order \
+             (by output: {}); that is the training's numbering only if its file held the same classes \
+             (a model saved as .safetensors records them)",
+            model.display(),
+            split.name,
+            class_list(names)
+        );
+    }
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -462,12 +510,18 @@ fn catch_interrupts() {
 /// Saves the weights of a run that did not finish beside its `--save` file
 /// ([`partial_path`]), which it leaves alone; says what became of them
 /// (`which`: which weights they are).
-fn keep_partial<N: Model>(net: &N, save: Option<&Path>, info: &NetInfo, which: &str) -> String {
+fn keep_partial<N: Model>(
+    net: &N,
+    save: Option<&Path>,
+    info: &NetInfo,
+    classes: Option<&[String]>,
+    which: &str,
+) -> String {
     let Some(path) = save else {
         return "nothing saved".to_string();
     };
     let side = partial_path(path);
-    match save_model(net, &side, info) {
+    match save_model(net, &side, info, classes) {
         Ok(_) => format!(
             "the weights {which} are saved to {} ({} is left alone)",
             side.display(),
@@ -494,9 +548,14 @@ fn writable(path: &Path) -> Result<()> {
     exchange::check_writable(path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn save_model<N: Model>(net: &N, path: &Path, info: &NetInfo) -> Result<usize> {
+fn save_model<N: Model>(
+    net: &N,
+    path: &Path,
+    info: &NetInfo,
+    classes: Option<&[String]>,
+) -> Result<usize> {
     let bytes = if exchange::is_safetensors(path) {
-        exchange::to_safetensors(net, info.name).map_err(|e| anyhow!(e))?
+        exchange::to_safetensors(net, info.name, classes).map_err(|e| anyhow!(e))?
     } else {
         tinytrain::host::to_blob(net)?
     };
@@ -539,6 +598,9 @@ where
 {
     if let Some(p) = &a.plot {
         plot::validate_path(p).map_err(|e| anyhow!(e))?;
+        if a.epochs == Some(0) {
+            bail!("--plot needs at least one epoch to draw, got --epochs 0");
+        }
     }
     // Found out now, not after the training whose results they would hold.
     for p in a.save.iter().chain(&a.plot) {
@@ -592,6 +654,7 @@ where
     }
     let shuffle = def.shuffle && !a.no_shuffle;
     let classify = classifies(info, split);
+    let classes = classes_to_record(split);
     catch_interrupts();
     say!(
         "training {} ({}, {} parameters, {}) on {}: {} training / {} held-out samples",
@@ -619,6 +682,9 @@ where
             ""
         }
     );
+    if let Some(names) = classes {
+        say!("classes by output: {}", class_list(names));
+    }
     let per_epoch = train.len() / batch * batch;
     let total = per_epoch as u64 * u64::from(epochs);
     // A bar only for runs long enough to need one; indicatif hides it when
@@ -718,11 +784,17 @@ where
         (None, Ok(())) => None,
     };
     if let Some((failure, which)) = failure {
-        let kept = keep_partial(trainer.net(), a.save.as_deref(), info, which);
+        let kept = keep_partial(trainer.net(), a.save.as_deref(), info, classes, which);
         bail!("{failure}; {kept}");
     }
     if INTERRUPTS.load(Ordering::SeqCst) > 0 && trainer.epochs_done() < epochs {
-        let kept = keep_partial(trainer.net(), a.save.as_deref(), info, "of the last epoch");
+        let kept = keep_partial(
+            trainer.net(),
+            a.save.as_deref(),
+            info,
+            classes,
+            "of the last epoch",
+        );
         return Err(Interrupted(format!(
             "interrupted after epoch {} of {epochs}; {kept}",
             trainer.epochs_done()
@@ -787,12 +859,19 @@ where
         }
     }
     if let Some(path) = &a.save {
-        let n = save_model(trainer.net(), path, info)?;
+        let n = save_model(trainer.net(), path, info, classes)?;
         say!(
             "saved {} ({n} bytes, network {})",
             path.display(),
             info.name
         );
+        if classes.is_some() && !exchange::is_safetensors(path) {
+            eprintln!(
+                "note: a weight blob records no class labels; `eval` and `train --load` number a \
+                 CSV's labels in sorted order, as here only if it holds the same classes \
+                 (a .safetensors file records them)"
+            );
+        }
     }
     if let Some(path) = &a.plot {
         let title = format!("{} on {}", info.name, split.name);
@@ -833,6 +912,9 @@ where
         split.name
     );
     let classify = classifies(info, split);
+    // The confusion matrix is of the held-out rows, or of all rows when
+    // none are held out (a file given to `eval --test-fraction 0`).
+    let mut matrix_of = None;
     for (what, table) in [("train", &split.train), ("held-out", &split.test)] {
         let mut set: TrainSet<I, O> = table
             .to_train_set(info.loss)
@@ -847,57 +929,107 @@ where
             s.samples,
             metrics(classify, &s)
         );
-        if !classify || what != "held-out" {
-            continue;
+        if classify {
+            matrix_of = Some((what, table, set));
         }
+    }
+    if let Some((what, table, set)) = matrix_of {
         let names: Vec<String> = match &table.labels {
             Labels::Classes { names, .. } => names.clone(),
             Labels::Values(_) => vec!["0".into(), "1".into()],
         };
-        let k = names.len().max(2);
-        let mut m = vec![vec![0u32; k]; k];
-        for (x, t) in set.x.iter().zip(&set.t) {
-            let p = predicted(net.forward(x, &mut scratch), info.loss).min(k - 1);
-            m[t.class().min(k - 1)][p] += 1;
-        }
-        say!("confusion matrix (rows: true class, columns: predicted):");
-        let w = names.iter().map(String::len).max().unwrap_or(1).max(4);
-        let mut head = format!("{:>w$}", "");
-        for n in &names {
-            head += &format!(" {n:>w$}");
-        }
-        say!("{head}");
-        for (n, row) in names.iter().zip(&m) {
-            let mut line = format!("{n:>w$}");
-            for c in row {
-                line += &format!(" {c:>w$}");
-            }
+        let pairs: Vec<(usize, usize)> = set
+            .x
+            .iter()
+            .zip(&set.t)
+            .map(|(x, t)| {
+                (
+                    t.class(),
+                    predicted(net.forward(x, &mut scratch), info.loss),
+                )
+            })
+            .collect();
+        let rows = if what == "train" {
+            "all rows"
+        } else {
+            "held-out rows"
+        };
+        say!("confusion matrix of {rows} (rows: true class, columns: predicted):");
+        for line in confusion(&names, &pairs) {
             say!("{line}");
         }
     }
     Ok(())
 }
 
+/// A confusion matrix as lines of text, from (true, predicted) class
+/// pairs. Classes that no sample has and none is predicted as are left
+/// out; predictions of outputs that are no class of `names` (a network with
+/// more outputs than the data has classes) are counted under `other`.
+fn confusion(names: &[String], pairs: &[(usize, usize)]) -> Vec<String> {
+    let k = names.len();
+    let mut m = vec![vec![0u32; k + 1]; k];
+    for &(t, p) in pairs {
+        if let Some(row) = m.get_mut(t) {
+            row[p.min(k)] += 1;
+        }
+    }
+    let shown: Vec<usize> = (0..k)
+        .filter(|&c| m[c].iter().any(|&n| n > 0) || m.iter().any(|row| row[c] > 0))
+        .collect();
+    let other = m.iter().any(|row| row[k] > 0);
+    let w = shown
+        .iter()
+        .map(|&c| names[c].chars().count())
+        .chain(other.then_some(5))
+        .max()
+        .unwrap_or(1)
+        .max(4);
+    let mut head = format!("{:>w$}", "");
+    for &c in &shown {
+        head += &format!(" {:>w$}", names[c]);
+    }
+    if other {
+        head += &format!(" {:>w$}", "other");
+    }
+    let mut lines = vec![head];
+    for &r in &shown {
+        let mut line = format!("{:>w$}", names[r]);
+        for &c in shown.iter().chain(other.then_some(&k)) {
+            line += &format!(" {:>w$}", m[r][c]);
+        }
+        lines.push(line);
+    }
+    lines
+}
+
 fn export_net<N: Model>(info: &NetInfo, a: &ExportArgs, bytes: &[u8]) -> Result<()> {
     let mut net = tinytrain::host::boxed::<N>();
     load_model(&mut *net, &a.load, bytes, info)?;
+    let classes = stored_classes(&a.load, bytes)?;
     if a.rust.is_none() && a.safetensors.is_none() && a.blob.is_none() {
         bail!("nothing to export: give --rust FILE, --safetensors FILE or --blob FILE");
     }
     if let Some(p) = &a.rust {
         exchange::check_rust_name(&a.name).map_err(|e| anyhow!("--name {:?} {e}", a.name))?;
-        let src = exchange::to_rust(&*net, info, &a.name);
+        let src = exchange::to_rust(&*net, info, &a.name, classes.as_deref());
         exchange::write_atomically(p, src.as_bytes())
             .with_context(|| format!("cannot write {}", p.display()))?;
         say!(
-            "wrote {} (static {}: {} parameters)",
+            "wrote {} (static {}: {} parameters{})",
             p.display(),
             a.name,
-            N::PARAMS
+            N::PARAMS,
+            classes.as_ref().map_or(String::new(), |c| format!(
+                "; {}_CLASSES: its {} class labels",
+                a.name,
+                c.len()
+            ))
         );
     }
     if let Some(p) = &a.safetensors {
-        let b = exchange::to_safetensors(&*net, info.name).map_err(|e| anyhow!(e))?;
+        let b = exchange::to_safetensors(&*net, info.name, classes.as_deref())
+            .map_err(|e| anyhow!(e))?;
         exchange::write_atomically(p, &b)
             .with_context(|| format!("cannot write {}", p.display()))?;
         say!("wrote {} ({} bytes)", p.display(), b.len());
@@ -907,6 +1039,13 @@ fn export_net<N: Model>(info: &NetInfo, a: &ExportArgs, bytes: &[u8]) -> Result<
         exchange::write_atomically(p, &b)
             .with_context(|| format!("cannot write {}", p.display()))?;
         say!("wrote {} ({} bytes)", p.display(), b.len());
+        if let Some(c) = &classes {
+            eprintln!(
+                "note: a weight blob records no class labels; those of {} are, by output: {}",
+                a.load.display(),
+                class_list(c)
+            );
+        }
     }
     Ok(())
 }
@@ -997,11 +1136,17 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Train(a) => {
-            let fixed = match &a.load {
-                Some(p) => detect_net(p, &read_file(p)?)?,
-                None => None,
+            let (fixed, classes) = match &a.load {
+                Some(p) => {
+                    let bytes = read_file(p)?;
+                    (detect_net(p, &bytes)?, stored_classes(p, &bytes)?)
+                }
+                None => (None, None),
             };
-            let (split, info, data) = resolve(&a.data, fixed, a.seed)?;
+            let (split, info, data) = resolve(&a.data, fixed, a.seed, classes.as_deref())?;
+            if let Some(p) = &a.load {
+                warn_unrecorded_classes(p, classes.is_some(), &split);
+            }
             with_net!(info.name, |N, L, I, O| train_net::<N, L, I, O>(
                 info, &a, &split, data
             ))
@@ -1016,7 +1161,9 @@ fn run(cli: Cli) -> Result<()> {
                     a.load.display()
                 );
             }
-            let (split, info, _) = resolve(&a.data, fixed, 1)?;
+            let classes = stored_classes(&a.load, &bytes)?;
+            let (split, info, _) = resolve(&a.data, fixed, 1, classes.as_deref())?;
+            warn_unrecorded_classes(&a.load, classes.is_some(), &split);
             with_net!(info.name, |N, L, I, O| eval_net::<N, L, I, O>(
                 info, &a.load, &bytes, &split
             ))
@@ -1066,6 +1213,34 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confusion_matrix_leaves_out_empty_classes_and_counts_other_outputs() {
+        let names: Vec<String> = ["0", "1", "2", "3"].map(String::from).into();
+        // Class 0 neither occurs nor is predicted; output 7 is no class.
+        let pairs = [(1, 1), (1, 2), (2, 2), (3, 7), (3, 3), (3, 3)];
+        assert_eq!(
+            confusion(&names, &pairs),
+            [
+                "          1     2     3 other",
+                "    1     1     1     0     0",
+                "    2     0     1     0     0",
+                "    3     0     0     2     1",
+            ]
+        );
+        // Without stray outputs there is no `other` column; a class only
+        // predicted still has its row and column.
+        let pairs = [(0, 0), (0, 2), (1, 1)];
+        assert_eq!(
+            confusion(&names[..3], &pairs),
+            [
+                "        0    1    2",
+                "   0    1    0    1",
+                "   1    0    1    0",
+                "   2    0    0    0",
+            ]
+        );
+    }
 
     #[test]
     fn bench_runs_1_first_then_each_count_once_in_the_order_given() {

@@ -451,7 +451,140 @@ fn csv_training_and_errors() {
         out.contains("held-out: 0 samples (no rows held out)"),
         "{out}"
     );
-    assert!(!out.contains("confusion"), "{out}");
+    // The confusion matrix is then of all rows.
+    assert!(out.contains("confusion matrix of all rows"), "{out}");
+}
+
+/// The output (stdout, stderr) of a command that must succeed.
+fn ok_with_stderr(args: &[&str]) -> (String, String) {
+    let out = run(args);
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{args:?} failed:\n{o}\n{e}");
+    (o, e)
+}
+
+#[test]
+fn text_class_labels_are_recorded_by_safetensors_and_exported() {
+    let dir = temp_dir("labels");
+    // Three flowers told apart by their second measure; 1 in 5 rows held out.
+    let species = ["virginica", "setosa", "versicolor"];
+    let mut text = String::from("length,width,species,split\n");
+    for k in 0..150 {
+        let c = k % 3;
+        let jitter = (k * 7 % 11) as f32 / 11.0;
+        text += &format!(
+            "{jitter},{},{},{}\n",
+            c as f32 + jitter * 0.5,
+            species[c],
+            u8::from(k % 5 == 0)
+        );
+    }
+    let all = dir.join("flowers.csv");
+    std::fs::write(&all, &text).unwrap();
+    // Only two of the three species, in a file of their own.
+    let mut two = String::from("length,width,species\n");
+    for line in text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.contains("setosa"))
+        .take(20)
+    {
+        two += &line[..line.rfind(',').unwrap()];
+        two += "\n";
+    }
+    let two_file = dir.join("two.csv");
+    std::fs::write(&two_file, &two).unwrap();
+    let csv = |file: &Path| ["--csv", s(file), "--target", "species"].map(String::from);
+
+    let st = dir.join("m.safetensors");
+    let bin = dir.join("m.bin");
+    let train = |save: &Path| {
+        let mut args = vec!["train", "--epochs", "60", "--lr", "0.05", "--save", s(save)];
+        let c = csv(&all);
+        args.extend(c.iter().map(String::as_str));
+        ok_with_stderr(&args)
+    };
+    let (out, _) = train(&st);
+    assert!(
+        out.contains("classes by output: 0 setosa, 1 versicolor, 2 virginica"),
+        "{out}"
+    );
+    let (_, acc) = held_out(&out);
+    assert!(acc >= 90.0, "{out}");
+    let (_, note) = train(&bin);
+    assert!(
+        note.contains("a weight blob records no class labels"),
+        "{note}"
+    );
+
+    // The safetensors model numbers the two-species file as it was trained.
+    let c = csv(&two_file);
+    let eval = |model: &Path| {
+        let mut args = vec!["eval", "--load", s(model), "--test-fraction", "0"];
+        args.extend(c.iter().map(String::as_str));
+        ok_with_stderr(&args)
+    };
+    let (out, warn) = eval(&st);
+    assert!(
+        out.contains("train: 20 samples") && out.contains("acc 100.0%"),
+        "{out}"
+    );
+    assert!(out.contains("confusion matrix of all rows"), "{out}");
+    assert!(
+        !out.contains("setosa"),
+        "no row or column for a class not there: {out}"
+    );
+    assert!(warn.is_empty(), "{warn}");
+    // The blob cannot know: the file's own numbering, with a warning.
+    let (_, warn) = eval(&bin);
+    assert!(
+        warn.contains("records no class labels, so those of")
+            && warn.contains("(by output: 0 versicolor, 1 virginica)"),
+        "{warn}"
+    );
+    // A label the model never saw is an error naming it.
+    let rose = dir.join("rose.csv");
+    std::fs::write(&rose, "length,width,species\n0.5,1,rose\n").unwrap();
+    let e = fails(&[
+        "eval",
+        "--load",
+        s(&st),
+        "--csv",
+        s(&rose),
+        "--target",
+        "species",
+    ]);
+    assert!(
+        e.contains("line 2, column 3: \"rose\" is not one of the model's classes (setosa, versicolor, virginica)"),
+        "{e}"
+    );
+
+    // Export: the labels go with the model into Rust source and safetensors.
+    let rs = dir.join("m.rs");
+    let copy = dir.join("copy.safetensors");
+    ok(&[
+        "export",
+        "--load",
+        s(&st),
+        "--rust",
+        s(&rs),
+        "--name",
+        "FLOWERS",
+        "--safetensors",
+        s(&copy),
+    ]);
+    let src = std::fs::read_to_string(&rs).unwrap();
+    assert!(
+        src.contains(
+            "pub static FLOWERS_CLASSES: [&str; 3] = [\"setosa\", \"versicolor\", \"virginica\"];"
+        ),
+        "{src}"
+    );
+    let (out, warn) = eval(&copy);
+    assert!(out.contains("acc 100.0%") && warn.is_empty(), "{out}{warn}");
 }
 
 #[test]
@@ -542,6 +675,11 @@ fn unwritable_outputs_and_thread_counts_fail_before_any_work() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     let e = fails(&["train", "--threads", "5000"]);
     assert!(e.contains("between 1 and 1024, got 5000"), "{e}");
+    // A chart of no epochs would be empty.
+    let chart = dir.join("c.svg");
+    let e = fails(&["train", "--epochs", "0", "--plot", s(&chart)]);
+    assert!(e.contains("--plot needs at least one epoch"), "{e}");
+    assert!(!chart.exists());
     for list in ["0", "1,2,99999"] {
         let e = fails(&["bench", "--quick", "--threads", list]);
         assert!(e.contains("between 1 and 1024"), "{e}");
