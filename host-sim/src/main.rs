@@ -15,6 +15,7 @@ use tinytrain_sim::data::{self, Labels, Split, Task};
 use tinytrain_sim::nets::{self, LossKind, NetInfo};
 use tinytrain_sim::parallel::MAX_THREADS;
 use tinytrain_sim::plot::{self, Curves};
+use tinytrain_sim::scale::Standardizer;
 use tinytrain_sim::{bench, exchange, with_net, Order, Pacing, ParallelTrainer, TrainSet};
 
 /// `println!` that ends the program quietly when stdout is closed (as in
@@ -176,6 +177,13 @@ struct TrainArgs {
     /// whose cores hand data to each other slowly); the weights are the same.
     #[arg(long)]
     fixed_team: bool,
+    /// Train on standardised data: each input column, and a regression
+    /// target (through a linear output), shifted and scaled to mean 0 and
+    /// standard deviation 1 over the training rows. The scaling is folded
+    /// into the first and last layers before saving, so the saved model
+    /// takes raw values; losses are reported in the target's own units.
+    #[arg(long)]
+    standardize: bool,
 }
 
 #[derive(Debug, Args)]
@@ -424,6 +432,31 @@ fn classes_to_record(split: &Split) -> Option<&[String]> {
     }
 }
 
+/// Inputs or regression targets above this in size get a warning that SGD
+/// may diverge on them unless they are standardised.
+const LARGE_VALUE: f32 = 100.0;
+
+/// Warns when `split`'s training inputs or regression targets reach
+/// [`LARGE_VALUE`], and says what to do about it.
+fn warn_large_values(split: &Split) {
+    let t = &split.train;
+    let targets: &[f32] = match &t.labels {
+        Labels::Values(y) => y,
+        Labels::Classes { .. } => &[],
+    };
+    let big = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let (x, y) = (big(&t.x), big(targets));
+    if x.max(y) >= LARGE_VALUE {
+        let what = if x >= y { "inputs" } else { "targets" };
+        eprintln!(
+            "warning: {}'s {what} reach {}: on values that large SGD tends to diverge; \
+             --standardize scales the columns for training (the saved model still takes raw values)",
+            split.name,
+            number(x.max(y))
+        );
+    }
+}
+
 /// Output index and label of each class, for a user to read.
 fn class_list(names: &[String]) -> String {
     let list: Vec<String> = names
@@ -510,18 +543,17 @@ fn catch_interrupts() {
 /// Saves the weights of a run that did not finish beside its `--save` file
 /// ([`partial_path`]), which it leaves alone; says what became of them
 /// (`which`: which weights they are).
-fn keep_partial<N: Model>(
+fn keep_partial<N: Model + Clone>(
     net: &N,
     save: Option<&Path>,
-    info: &NetInfo,
-    classes: Option<&[String]>,
+    how: &Saving,
     which: &str,
 ) -> String {
     let Some(path) = save else {
         return "nothing saved".to_string();
     };
     let side = partial_path(path);
-    match save_model(net, &side, info, classes) {
+    match save_model(net, &side, how) {
         Ok(_) => format!(
             "the weights {which} are saved to {} ({} is left alone)",
             side.display(),
@@ -548,12 +580,23 @@ fn writable(path: &Path) -> Result<()> {
     exchange::check_writable(path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn save_model<N: Model>(
-    net: &N,
-    path: &Path,
-    info: &NetInfo,
-    classes: Option<&[String]>,
-) -> Result<usize> {
+/// What a trained model is saved with.
+struct Saving<'a> {
+    info: &'a NetInfo,
+    /// Class labels to record (see [`classes_to_record`]).
+    classes: Option<&'a [String]>,
+    /// The scaling the network was trained under, folded in before saving.
+    scaler: Option<&'a Standardizer>,
+}
+
+fn save_model<N: Model + Clone>(net: &N, path: &Path, how: &Saving) -> Result<usize> {
+    let folded = how.scaler.map(|s| {
+        let mut copy = Box::new(net.clone());
+        s.fold(&mut *copy);
+        copy
+    });
+    let net = folded.as_deref().unwrap_or(net);
+    let (info, classes) = (how.info, how.classes);
     let bytes = if exchange::is_safetensors(path) {
         exchange::to_safetensors(net, info.name, classes).map_err(|e| anyhow!(e))?
     } else {
@@ -568,7 +611,25 @@ fn metrics(classify: bool, s: &tinytrain::EpochStats) -> String {
     if classify {
         format!("loss {:.4} acc {:5.1}%", s.loss(), 100.0 * s.accuracy())
     } else {
-        format!("loss {:.5}", s.loss())
+        // A regression's loss is the mean squared error.
+        format!(
+            "loss {} (rms error {})",
+            number(s.loss()),
+            number(s.loss().sqrt())
+        )
+    }
+}
+
+/// Five significant digits (targets may be in the thousands or errors far
+/// below 1), in scientific notation outside 1e-4 to 1e5.
+fn number(v: f32) -> String {
+    if v == 0.0 || !v.is_finite() {
+        format!("{v:.5}")
+    } else if (1e-4..1e5).contains(&v.abs()) {
+        let decimals = (4 - v.abs().log10().floor() as i32).clamp(0, 8) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.4e}")
     }
 }
 
@@ -592,7 +653,7 @@ fn train_net<N, L, const I: usize, const O: usize>(
     data: Option<Dataset>,
 ) -> Result<()>
 where
-    N: Network<I, O> + Send + Sync,
+    N: Network<I, O> + Send + Sync + Clone,
     N::Scratch: Send + Sync,
     L: Loss<O> + Default + Sync,
 {
@@ -614,6 +675,35 @@ where
                 info.name
             )
         })
+    };
+    // Standardised columns (the target too, for a regression through a
+    // linear output), or a warning when they look too large to train on.
+    let scaler = a.standardize.then(|| {
+        let linear_out = (0..N::LAYERS)
+            .rev()
+            .find_map(|l| tinytrain::host::boxed::<N>().layer(l).map(|v| v.activation))
+            == Some("identity");
+        Standardizer::fit(&split.train, info.loss == LossKind::Mse && linear_out)
+    });
+    let scaled;
+    let split = match &scaler {
+        Some(sc) => {
+            let mut s = split.clone();
+            sc.apply(&mut s.train);
+            sc.apply(&mut s.test);
+            scaled = s;
+            &scaled
+        }
+        None => {
+            warn_large_values(split);
+            split
+        }
+    };
+    // Losses in the raw target's units.
+    let factor = scaler.as_ref().map_or(1.0, Standardizer::loss_factor);
+    let raw_units = |s: tinytrain::EpochStats| tinytrain::EpochStats {
+        loss_sum: s.loss_sum * factor,
+        ..s
     };
     let mut train: TrainSet<I, O> = fit(&split.train, "training rows")?;
     let mut test: TrainSet<I, O> = fit(&split.test, "held-out rows")?;
@@ -649,12 +739,20 @@ where
         Some(path) => {
             let bytes = read_file(path)?;
             load_model(&mut *net, path, &bytes, info)?;
+            if let Some(sc) = &scaler {
+                sc.unfold(&mut *net);
+            }
         }
         None => init_seeded(&mut *net, info.init, a.seed),
     }
     let shuffle = def.shuffle && !a.no_shuffle;
     let classify = classifies(info, split);
     let classes = classes_to_record(split);
+    let saving = Saving {
+        info,
+        classes,
+        scaler: scaler.as_ref(),
+    };
     catch_interrupts();
     say!(
         "training {} ({}, {} parameters, {}) on {}: {} training / {} held-out samples",
@@ -684,6 +782,9 @@ where
     );
     if let Some(names) = classes {
         say!("classes by output: {}", class_list(names));
+    }
+    if let Some(sc) = &scaler {
+        say!("{}", sc.describe());
     }
     let per_epoch = train.len() / batch * batch;
     let total = per_epoch as u64 * u64::from(epochs);
@@ -729,7 +830,7 @@ where
         |end| {
             let t0 = Instant::now();
             let test_stats = match (!test.is_empty())
-                .then(|| evaluate(end.net, &mut scratch, &mut test, &loss))
+                .then(|| evaluate(end.net, &mut scratch, &mut test, &loss).map(raw_units))
                 .transpose()
             {
                 Ok(s) => s,
@@ -738,10 +839,11 @@ where
                     return ControlFlow::Break(());
                 }
             };
+            let stats = raw_units(end.stats);
             curves.epoch.push(end.epoch);
-            curves.train_loss.push(end.stats.loss());
+            curves.train_loss.push(stats.loss());
             if classify {
-                curves.train_acc.push(end.stats.accuracy());
+                curves.train_acc.push(stats.accuracy());
             }
             if let Some(t) = &test_stats {
                 curves.test_loss.push(t.loss());
@@ -754,13 +856,13 @@ where
                 let line = format!(
                     "epoch {:>5}/{epochs}  train {}  held-out {}",
                     end.epoch,
-                    metrics(classify, &end.stats),
+                    metrics(classify, &stats),
                     held_out(classify, test_stats.as_ref()),
                 );
                 bar.suspend(|| say!("{line}"));
             }
             last_test = test_stats;
-            last_train = end.stats;
+            last_train = stats;
             eval_time += t0.elapsed();
             if INTERRUPTS.load(Ordering::SeqCst) > 0 {
                 return ControlFlow::Break(());
@@ -784,15 +886,14 @@ where
         (None, Ok(())) => None,
     };
     if let Some((failure, which)) = failure {
-        let kept = keep_partial(trainer.net(), a.save.as_deref(), info, classes, which);
+        let kept = keep_partial(trainer.net(), a.save.as_deref(), &saving, which);
         bail!("{failure}; {kept}");
     }
     if INTERRUPTS.load(Ordering::SeqCst) > 0 && trainer.epochs_done() < epochs {
         let kept = keep_partial(
             trainer.net(),
             a.save.as_deref(),
-            info,
-            classes,
+            &saving,
             "of the last epoch",
         );
         return Err(Interrupted(format!(
@@ -805,6 +906,7 @@ where
         // No epoch ran (--epochs 0): the figures of the model as it stands.
         let mut eval = |set: &mut TrainSet<I, O>| {
             evaluate(trainer.net(), &mut scratch, set, &loss)
+                .map(raw_units)
                 .map_err(|e| anyhow!("evaluation failed: {e}; nothing saved"))
         };
         last_train = eval(&mut train)?;
@@ -859,7 +961,7 @@ where
         }
     }
     if let Some(path) = &a.save {
-        let n = save_model(trainer.net(), path, info, classes)?;
+        let n = save_model(trainer.net(), path, &saving)?;
         say!(
             "saved {} ({n} bytes, network {})",
             path.display(),
@@ -1238,6 +1340,25 @@ mod tests {
                 "   0    1    0    1",
                 "   1    0    1    0",
                 "   2    0    0    0",
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_keep_five_significant_digits() {
+        let shown: Vec<String> = [0.0, 0.0031504, 1.0, 18310.697, 5.7341e8, 2.5e-6, f32::NAN]
+            .map(number)
+            .into();
+        assert_eq!(
+            shown,
+            [
+                "0.00000",
+                "0.0031504",
+                "1.0000",
+                "18311",
+                "5.7341e8",
+                "2.5000e-6",
+                "NaN"
             ]
         );
     }

@@ -28,7 +28,7 @@ fn ok(args: &[&str]) -> String {
 }
 
 /// Runs a command that must fail; returns its stderr, checked to be one
-/// `error:` line and no panic.
+/// `error:` line (after any `warning:` lines) and no panic.
 fn fails(args: &[&str]) -> String {
     let out = run(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -38,8 +38,14 @@ fn fails(args: &[&str]) -> String {
         "{args:?} should fail with 1; stderr: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    // One error line, after any warnings.
+    let lines: Vec<&str> = stderr
+        .trim_end()
+        .lines()
+        .filter(|l| !l.starts_with("warning: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
     stderr
 }
 
@@ -54,7 +60,8 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// "final: train loss L acc A% | held-out loss L acc A%" → held-out (loss, acc%).
+/// "final: train loss L acc A% | held-out loss L acc A%" → held-out (loss,
+/// acc%); a regression's "loss L (rms error E)" has accuracy 0.
 fn held_out(stdout: &str) -> (f32, f32) {
     let line = stdout
         .lines()
@@ -63,10 +70,18 @@ fn held_out(stdout: &str) -> (f32, f32) {
     let held = line.split("held-out").nth(1).unwrap();
     let words: Vec<&str> = held.split_whitespace().collect();
     let loss = words[1].parse().unwrap();
-    let acc = words
-        .get(3)
-        .map_or(0.0, |a| a.trim_end_matches('%').parse().unwrap());
+    let acc = match words.get(2) {
+        Some(&"acc") => words[3].trim_end_matches('%').parse().unwrap(),
+        _ => 0.0,
+    };
     (loss, acc)
+}
+
+/// The held-out rms error of a regression's line "… held-out[:] … (rms error E)".
+fn rms_error(line: &str) -> f32 {
+    let held = line.split("held-out").nth(1).unwrap();
+    let e = held.split("rms error ").nth(1).unwrap();
+    e.split(')').next().unwrap().parse().unwrap()
 }
 
 #[test]
@@ -953,4 +968,71 @@ fn help_lists_the_networks_and_explains_fixed_shapes() {
     for n in tinytrain_sim::nets::NETS {
         assert!(nets.contains(n.name), "{n:?}");
     }
+}
+
+#[test]
+fn standardize_trains_on_large_columns_and_saves_a_model_for_raw_values() {
+    let dir = temp_dir("standardize");
+    // A price near 400,000 from a floor area near 2,000 and a room count.
+    let mut text = String::from("area,rooms,price\n");
+    for k in 0..300 {
+        let area = 500 + (k * 37) % 3500;
+        let rooms = 1 + (k * 7) % 6;
+        let noise = ((k * 53) % 41) as f32 * 500.0 - 10_000.0;
+        let price = 50_000.0 + 150.0 * area as f32 + 10_000.0 * rooms as f32 + noise;
+        text += &format!("{area},{rooms},{price}\n");
+    }
+    let csv = dir.join("houses.csv");
+    std::fs::write(&csv, &text).unwrap();
+    let data = ["--csv", s(&csv), "--target", "price"];
+    // Unscaled: a warning that says what to do (the run itself may diverge).
+    let out = run(&[&["train", "--epochs", "1"], &data[..]].concat());
+    let warn = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warn.contains("houses.csv's targets reach") && warn.contains("--standardize"),
+        "{warn}"
+    );
+    let model = dir.join("m.bin");
+    let args = [
+        "train",
+        "--epochs",
+        "100",
+        "--standardize",
+        "--save",
+        s(&model),
+    ];
+    let (out, warn) = ok_with_stderr(&[&args[..], &data[..]].concat());
+    assert!(!warn.contains("warning"), "{warn}");
+    assert!(
+        out.contains("standardised 2 input columns") && out.contains("and the target"),
+        "{out}"
+    );
+    // Losses are in the price's units: the noise alone is ±10,000.
+    let rms = |out: &str| rms_error(out.lines().find(|l| l.starts_with("final:")).unwrap());
+    let trained = rms(&out);
+    assert!((3_000.0..40_000.0).contains(&trained), "{out}");
+    // The saved model takes raw values: eval, and a run that continues from
+    // it (unscaled, then scaled again by the same columns), report the same error.
+    let eval = ok(&[&["eval", "--load", s(&model)], &data[..]].concat());
+    let evaluated = rms_error(eval.lines().find(|l| l.contains("held-out:")).unwrap());
+    assert!(
+        (evaluated / trained - 1.0).abs() < 1e-3,
+        "{trained} vs {eval}"
+    );
+    let again = ok(&[
+        &[
+            "train",
+            "--load",
+            s(&model),
+            "--epochs",
+            "0",
+            "--standardize",
+        ],
+        &data[..],
+    ]
+    .concat());
+    assert!(
+        (rms(&again) / trained - 1.0).abs() < 1e-3,
+        "{trained} vs {again}"
+    );
 }
