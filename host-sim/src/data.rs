@@ -4,6 +4,7 @@
 //! any network; [`Table::to_train_set`] turns it into a network's
 //! [`TrainSet`], zero-padding inputs up to the network's compiled width.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
@@ -342,18 +343,58 @@ fn class_indices(
     Ok((index.iter().map(|&k| k as u16).collect(), names))
 }
 
-/// A cell without the spaces around it and without one pair of double
-/// quotes around that (as R's `write.csv` quotes names).
-fn unquote(cell: &str) -> &str {
-    let cell = cell.trim();
-    cell.strip_prefix('"')
-        .and_then(|c| c.strip_suffix('"'))
-        .map_or(cell, str::trim)
+/// The cells of one CSV line, without the spaces around them. A cell may
+/// be in double quotes (as R's `write.csv` and spreadsheets quote text),
+/// and may then hold commas and `""` for a quote; it cannot span lines.
+/// An error names the column (1-based) of a cell whose quotes do not close
+/// or are followed by more text.
+fn split_cells(line: &str) -> Result<Vec<Cow<'_, str>>, String> {
+    let mut cells = Vec::new();
+    let mut rest = line;
+    loop {
+        let column = cells.len() + 1;
+        let trimmed = rest.trim_start();
+        let (cell, after) = if let Some(quoted) = trimmed.strip_prefix('"') {
+            let mut text = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                match chars.next() {
+                    Some((i, '"')) if quoted[i + 1..].starts_with('"') => {
+                        text.push('"');
+                        chars.next();
+                    }
+                    Some((i, '"')) => break i + 1,
+                    Some((_, c)) => text.push(c),
+                    None => {
+                        return Err(format!(
+                            "column {column}: the quote that opens the cell is not closed \
+                             (a cell cannot span lines)"
+                        ))
+                    }
+                }
+            };
+            let after = quoted[end..].trim_start();
+            if !(after.is_empty() || after.starts_with(',')) {
+                return Err(format!(
+                    "column {column}: text after the closing quote of the cell"
+                ));
+            }
+            (Cow::Owned(text.trim().to_string()), after)
+        } else {
+            let end = trimmed.find(',').unwrap_or(trimmed.len());
+            (Cow::Borrowed(trimmed[..end].trim()), &trimmed[end..])
+        };
+        cells.push(cell);
+        match after.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => return Ok(cells),
+        }
+    }
 }
 
 /// Parses CSV text (comma-separated, header line first, numbers only but
 /// for a classification's target, which may be text; a cell may be in
-/// double quotes, but holds no comma).
+/// double quotes, and then hold commas: see `split_cells`).
 ///
 /// The column named `target` is the label; a column named `split` (if any,
 /// and not the target) chooses held-out rows (0 = train, 1 = test);
@@ -389,7 +430,13 @@ pub fn parse_csv(
     let header: Vec<String> = loop {
         match lines.next() {
             Some((_, l)) if l.trim().is_empty() => continue,
-            Some((_, l)) => break l.split(',').map(|c| unquote(c).to_string()).collect(),
+            Some((k, l)) => {
+                break split_cells(l)
+                    .map_err(|e| invalid(format!("line {}, {e}", k + 1)))?
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect()
+            }
             None => return Err(invalid("the file is empty".into())),
         }
     };
@@ -439,7 +486,7 @@ pub fn parse_csv(
         if line.trim().is_empty() {
             continue;
         }
-        let cells: Vec<&str> = line.split(',').collect();
+        let cells = split_cells(line).map_err(|e| invalid(format!("line {line_no}, {e}")))?;
         if cells.len() != header.len() {
             return Err(CsvError::ColumnCount {
                 file: file.to_string(),
@@ -448,8 +495,8 @@ pub fn parse_csv(
                 found: cells.len(),
             });
         }
-        for (c, cell) in cells.iter().enumerate() {
-            let text = unquote(cell);
+        for (c, text) in cells.iter().enumerate() {
+            let text: &str = text;
             if c == tcol {
                 cells_y.push((line_no, text.to_string()));
                 // A class label may be text, unless the task is regression.
@@ -756,12 +803,44 @@ mod tests {
         assert_eq!(s.train.width, 2);
         assert_eq!(s.train.x, [2.0, 0.0, 4.0, 1.0]);
         assert!(matches!(&s.train.labels, Labels::Values(v) if v == &[1.0, 3.0]));
-        // A quote that is not a pair around the cell stays, and is no number.
+        // A quote that does not close, or text after it, is an error.
         let e = parse_csv("f.csv", "a,y\n\"1,0\n", "y", Task::Auto, 0.0, None).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "f.csv line 2, column 1: \"\\\"1\" is not a number"
+            "f.csv: line 2, column 1: the quote that opens the cell is not closed (a cell cannot span lines)"
         );
+        let e = parse_csv("f.csv", "a,y\n1,\"0\"x\n", "y", Task::Auto, 0.0, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.csv: line 2, column 2: text after the closing quote of the cell"
+        );
+        // A quote inside an unquoted cell stays, and is no number.
+        let e = parse_csv("f.csv", "a,y\n1\",0\n", "y", Task::Auto, 0.0, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.csv line 2, column 1: \"1\\\"\" is not a number"
+        );
+        // Quoted cells may hold commas and doubled quotes.
+        let text = "a,\"name, full\",y\n1,\"Smith, \"\"J\"\"\",2\n3,x,\"b, c\"\n";
+        assert_eq!(
+            split_cells("1,\"Smith, \"\"J\"\"\" , 2,").unwrap(),
+            ["1", "Smith, \"J\"", "2", ""]
+        );
+        let s = parse_csv("f.csv", text, "y", Task::Classification, 0.0, None);
+        let e = s.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.csv line 2, column 2: \"Smith, \\\"J\\\"\" is not a number"
+        );
+        let text = "a,\"y, label\"\n1,\"b, c\"\n2,a\n";
+        let s = parse_csv("f.csv", text, "y, label", Task::Auto, 0.0, None).unwrap();
+        match &s.train.labels {
+            Labels::Classes { y, names } => {
+                assert_eq!(names, &["a", "b, c"]);
+                assert_eq!(y, &[1, 0]);
+            }
+            Labels::Values(_) => panic!("expected classes"),
+        }
         let e = parse_csv("f.csv", "a;b;y\n1;2;0\n", "y", Task::Auto, 0.0, None).unwrap_err();
         assert!(e.to_string().contains("not semicolons"), "{e}");
     }

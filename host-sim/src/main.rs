@@ -100,8 +100,8 @@ struct DataArgs {
     data: Option<Dataset>,
     /// A CSV file instead: a header line, then numbers only (a classifier's
     /// target may be text), comma-separated (a cell may be in double
-    /// quotes). A column named `split` (0 = train, 1 = test) selects
-    /// held-out rows.
+    /// quotes, and then hold commas). A column named `split` (0 = train,
+    /// 1 = test) selects held-out rows.
     #[arg(long, value_name = "FILE", requires = "target")]
     csv: Option<PathBuf>,
     /// The CSV column to predict.
