@@ -787,10 +787,17 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
     ]);
     let crate_dir = dir.join("fw");
     std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    // The same weights with class labels recorded, which the source names too.
+    let mut net = tinytrain::host::boxed::<Digits>();
+    tinytrain::blob::load(&mut *net, &std::fs::read(&model).unwrap()).unwrap();
+    let labels: Vec<String> = (0..10).map(|d| format!("digit \"{d}\"")).collect();
+    let labelled = dir.join("labelled.safetensors");
+    let bytes = tinytrain_sim::exchange::to_safetensors(&*net, "digits", Some(&labels)).unwrap();
+    std::fs::write(&labelled, bytes).unwrap();
     ok(&[
         "export",
         "--load",
-        s(&model),
+        s(&labelled),
         "--rust",
         s(&crate_dir.join("src/model.rs")),
         "--name",
@@ -815,9 +822,7 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
     }
     assert!(!bad.exists());
 
-    // What the simulator computes for a few held-out rows.
-    let mut net = tinytrain::host::boxed::<Digits>();
-    tinytrain::blob::load(&mut *net, &std::fs::read(&model).unwrap()).unwrap();
+    // What the simulator computes for a few held-out rows, and their labels.
     let test = tinytrain_sim::data::digits().test;
     let mut scratch = <Digits as Model>::SCRATCH;
     let mut rows = String::new();
@@ -827,11 +832,12 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
         let y = net.forward(&x, &mut scratch);
         rows += &format!("{x:?},\n");
         expected += &format!(
-            "{}\n",
+            "{} {}\n",
             y.iter()
                 .map(|v| v.to_bits().to_string())
                 .collect::<Vec<_>>()
-                .join(" ")
+                .join(" "),
+            labels[tinytrain::argmax(y)]
         );
     }
     let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core");
@@ -851,7 +857,7 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
              const ROWS: [[f32; 64]; 5] = [{rows}];\n\
              fn main() {{\n    let mut s = <tinytrain::Seq<tinytrain::Dense<64, 32, tinytrain::Relu>, tinytrain::Dense<32, 10, tinytrain::Identity>> as Model>::SCRATCH;\n\
              for x in &ROWS {{\n        let y = DIGITS.forward(x, &mut s);\n\
-             println!(\"{{}}\", y.iter().map(|v| v.to_bits().to_string()).collect::<Vec<_>>().join(\" \"));\n    }}\n}}\n"
+             println!(\"{{}} {{}}\", y.iter().map(|v| v.to_bits().to_string()).collect::<Vec<_>>().join(\" \"), DIGITS_CLASSES[tinytrain::argmax(y)]);\n    }}\n}}\n"
         ),
     )
     .unwrap();
