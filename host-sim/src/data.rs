@@ -392,6 +392,186 @@ fn split_cells(line: &str) -> Result<Vec<Cow<'_, str>>, String> {
     }
 }
 
+/// A data line's number (1-based) and cells.
+type Row<'a> = (usize, Vec<Cow<'a, str>>);
+
+/// A CSV text's header, then its data lines cut into cells, one by one.
+struct CsvText<'a> {
+    file: &'a str,
+    header: Vec<String>,
+    lines: std::iter::Enumerate<std::str::Lines<'a>>,
+}
+
+impl<'a> CsvText<'a> {
+    /// Reads the header (the first line that is not blank; a byte-order
+    /// mark, as spreadsheets write, is not part of the first name).
+    fn open(file: &'a str, text: &'a str) -> Result<Self, CsvError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut csv = CsvText {
+            file,
+            header: Vec::new(),
+            lines: text.lines().enumerate(),
+        };
+        csv.header = loop {
+            match csv.lines.next() {
+                Some((_, l)) if l.trim().is_empty() => continue,
+                Some((k, l)) => {
+                    break split_cells(l)
+                        .map_err(|e| csv.invalid(format!("line {}, {e}", k + 1)))?
+                        .into_iter()
+                        .map(Cow::into_owned)
+                        .collect()
+                }
+                None => return Err(csv.invalid("the file is empty".into())),
+            }
+        };
+        if csv.header.len() == 1 && csv.header[0].contains(';') {
+            return Err(csv.invalid(format!(
+                "the header {:?} has no commas: columns must be separated by commas, not semicolons",
+                csv.header[0]
+            )));
+        }
+        Ok(csv)
+    }
+
+    fn invalid(&self, message: String) -> CsvError {
+        CsvError::Invalid {
+            file: self.file.to_string(),
+            message,
+        }
+    }
+
+    /// The column named `name`, if any; an error if two are (columns are
+    /// told apart by name).
+    fn column(&self, name: &str) -> Result<Option<usize>, CsvError> {
+        let mut named = (1..).zip(&self.header).filter(|(_, c)| *c == name);
+        match (named.next(), named.next()) {
+            (Some((a, _)), Some((b, _))) => {
+                Err(self.invalid(format!("columns {a} and {b} are both named \"{name}\"")))
+            }
+            (first, _) => Ok(first.map(|(a, _)| a - 1)),
+        }
+    }
+
+    /// The next line that is not blank: its number (1-based) and cells, as
+    /// many as the header has.
+    fn next_row(&mut self) -> Option<Result<Row<'a>, CsvError>> {
+        let (k, line) = self.lines.find(|(_, l)| !l.trim().is_empty())?;
+        let line_no = k + 1;
+        Some(
+            split_cells(line)
+                .map_err(|e| self.invalid(format!("line {line_no}, {e}")))
+                .and_then(|cells| {
+                    if cells.len() == self.header.len() {
+                        Ok((line_no, cells))
+                    } else {
+                        Err(CsvError::ColumnCount {
+                            file: self.file.to_string(),
+                            line: line_no,
+                            expected: self.header.len(),
+                            found: cells.len(),
+                        })
+                    }
+                }),
+        )
+    }
+
+    /// Cell `text` of line `line`, column `column` (0-based) as a finite number.
+    fn number(&self, line: usize, column: usize, text: &str) -> Result<f32, CsvError> {
+        let v: f32 = text.parse().map_err(|_| CsvError::NotANumber {
+            file: self.file.to_string(),
+            line,
+            column: column + 1,
+            text: text.to_string(),
+        })?;
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(CsvError::NonFinite {
+                file: self.file.to_string(),
+                line,
+                column: column + 1,
+                text: text.to_string(),
+            })
+        }
+    }
+}
+
+/// Inputs to run a model on: every column of a CSV file but `split` and
+/// the target, if one is named.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inputs {
+    /// Input columns per row.
+    pub width: usize,
+    /// Row-major inputs, `rows × width`.
+    pub x: Vec<f32>,
+    /// The target column's name and its cells as written, if one was named.
+    pub target: Option<(String, Vec<String>)>,
+}
+
+impl Inputs {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.x.len() / self.width.max(1)
+    }
+}
+
+/// Parses a CSV file of inputs (as [`parse_csv`] reads them): every column
+/// but one named `split` and the `target`, if named, whose cells are kept
+/// as text (they may be labels) to show beside the predictions.
+pub fn parse_inputs(file: &str, text: &str, target: Option<&str>) -> Result<Inputs, CsvError> {
+    let mut csv = CsvText::open(file, text)?;
+    let tcol = match target {
+        Some(name) => Some(csv.column(name)?.ok_or_else(|| CsvError::UnknownColumn {
+            file: file.to_string(),
+            name: name.to_string(),
+            columns: csv.header.clone(),
+        })?),
+        None => None,
+    };
+    let scol = csv.column("split")?.filter(|&c| Some(c) != tcol);
+    let width = csv.header.len() - usize::from(tcol.is_some()) - usize::from(scol.is_some());
+    if width == 0 {
+        return Err(csv.invalid("no input columns".into()));
+    }
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    while let Some(row) = csv.next_row() {
+        let (line_no, cells) = row?;
+        for (c, text) in cells.iter().enumerate() {
+            if Some(c) == tcol {
+                labels.push(text.to_string());
+            } else if Some(c) != scol {
+                x.push(csv.number(line_no, c, text)?);
+            }
+        }
+    }
+    if x.is_empty() {
+        return Err(csv.invalid("no data rows".into()));
+    }
+    Ok(Inputs {
+        width,
+        x,
+        target: tcol.map(|c| (csv.header[c].clone(), labels)),
+    })
+}
+
+/// Reads a CSV file's text.
+fn read_csv(path: &Path) -> Result<(String, String), CsvError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| CsvError::Io {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    Ok((file, text))
+}
+
+/// Reads and parses a CSV file of inputs (see [`parse_inputs`]).
+pub fn load_inputs(path: &Path, target: Option<&str>) -> Result<Inputs, CsvError> {
+    let (file, text) = read_csv(path)?;
+    parse_inputs(&file, &text, target)
+}
+
 /// Parses CSV text (comma-separated, header line first, numbers only but
 /// for a classification's target, which may be text; a cell may be in
 /// double quotes, and then hold commas: see `split_cells`).
@@ -424,50 +604,14 @@ pub fn parse_csv(
             "the fraction of rows to hold out must be at least 0 and below 1, got {test_fraction}"
         )));
     }
-    // A byte-order mark (spreadsheets write one) is not part of the first name.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().enumerate();
-    let header: Vec<String> = loop {
-        match lines.next() {
-            Some((_, l)) if l.trim().is_empty() => continue,
-            Some((k, l)) => {
-                break split_cells(l)
-                    .map_err(|e| invalid(format!("line {}, {e}", k + 1)))?
-                    .into_iter()
-                    .map(Cow::into_owned)
-                    .collect()
-            }
-            None => return Err(invalid("the file is empty".into())),
-        }
-    };
-    if header.len() == 1 && header[0].contains(';') {
-        return Err(invalid(format!(
-            "the header {:?} has no commas: columns must be separated by commas, not semicolons",
-            header[0]
-        )));
-    }
-    let tcol = header
-        .iter()
-        .position(|c| c == target)
-        .ok_or_else(|| CsvError::UnknownColumn {
-            file: file.to_string(),
-            name: target.to_string(),
-            columns: header.clone(),
-        })?;
-    let scol = header
-        .iter()
-        .position(|c| c == "split")
-        .filter(|&c| c != tcol);
-    // The columns read by name must each be one column.
-    for name in [target, "split"] {
-        let mut named = (1..).zip(&header).filter(|(_, c)| *c == name);
-        if let (Some((a, _)), Some((b, _))) = (named.next(), named.next()) {
-            return Err(invalid(format!(
-                "columns {a} and {b} are both named \"{name}\""
-            )));
-        }
-    }
-    let width = header.len() - 1 - usize::from(scol.is_some());
+    let mut csv = CsvText::open(file, text)?;
+    let tcol = csv.column(target)?.ok_or_else(|| CsvError::UnknownColumn {
+        file: file.to_string(),
+        name: target.to_string(),
+        columns: csv.header.clone(),
+    })?;
+    let scol = csv.column("split")?.filter(|&c| c != tcol);
+    let width = csv.header.len() - 1 - usize::from(scol.is_some());
     if width == 0 {
         return Err(invalid("no input columns besides the target".into()));
     }
@@ -481,20 +625,8 @@ pub fn parse_csv(
     let mut cells_y: Vec<(usize, String)> = Vec::new();
     let mut y: Vec<f32> = Vec::new();
     let mut is_test = Vec::new();
-    for (k, line) in lines {
-        let line_no = k + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells = split_cells(line).map_err(|e| invalid(format!("line {line_no}, {e}")))?;
-        if cells.len() != header.len() {
-            return Err(CsvError::ColumnCount {
-                file: file.to_string(),
-                line: line_no,
-                expected: header.len(),
-                found: cells.len(),
-            });
-        }
+    while let Some(row) = csv.next_row() {
+        let (line_no, cells) = row?;
         for (c, text) in cells.iter().enumerate() {
             let text: &str = text;
             if c == tcol {
@@ -504,20 +636,7 @@ pub fn parse_csv(
                     continue;
                 }
             }
-            let v: f32 = text.parse().map_err(|_| CsvError::NotANumber {
-                file: file.to_string(),
-                line: line_no,
-                column: c + 1,
-                text: text.to_string(),
-            })?;
-            if !v.is_finite() {
-                return Err(CsvError::NonFinite {
-                    file: file.to_string(),
-                    line: line_no,
-                    column: c + 1,
-                    text: text.to_string(),
-                });
-            }
+            let v = csv.number(line_no, c, text)?;
             if c == tcol {
                 y.push(v);
             } else if Some(c) == scol {
@@ -600,11 +719,7 @@ pub fn load_csv(
     test_fraction: f64,
     classes: Option<&[String]>,
 ) -> Result<Split, CsvError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| CsvError::Io {
-        file: file.clone(),
-        message: e.to_string(),
-    })?;
+    let (file, text) = read_csv(path)?;
     parse_csv(&file, &text, target, task, test_fraction, classes)
 }
 
@@ -843,6 +958,48 @@ mod tests {
         }
         let e = parse_csv("f.csv", "a;b;y\n1;2;0\n", "y", Task::Auto, 0.0, None).unwrap_err();
         assert!(e.to_string().contains("not semicolons"), "{e}");
+    }
+
+    #[test]
+    fn inputs_are_every_column_but_split_and_the_named_target() {
+        let text = "a,species,split,b\n1,setosa,0,2\n\n3,\"b, c\",1,4\n";
+        let i = parse_inputs("f", text, Some("species")).unwrap();
+        assert_eq!((i.width, i.rows()), (2, 2));
+        assert_eq!(i.x, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            i.target,
+            Some(("species".into(), vec!["setosa".into(), "b, c".into()]))
+        );
+        let i = parse_inputs("f", "a,b\n1,2\n", None).unwrap();
+        assert_eq!((i.width, i.x, i.target), (2, vec![1.0, 2.0], None));
+        for (text, target, error) in [
+            (
+                "a,species\n1,x\n",
+                None,
+                "f line 2, column 2: \"x\" is not a number",
+            ),
+            (
+                "a,b\n1,inf\n",
+                None,
+                "f line 2, column 2: \"inf\" is not a finite number",
+            ),
+            ("a,b\n1\n", None, "f line 2: expected 2 columns, found 1"),
+            ("a,b\n", None, "f: no data rows"),
+            ("y\n1\n", Some("y"), "f: no input columns"),
+            (
+                "a,b\n1,2\n",
+                Some("y"),
+                "f: no column named \"y\" (columns: a, b)",
+            ),
+            (
+                "a,a,b\n1,2,3\n",
+                Some("a"),
+                "f: columns 1 and 2 are both named \"a\"",
+            ),
+        ] {
+            let e = parse_inputs("f", text, target).unwrap_err();
+            assert_eq!(e.to_string(), error, "{text:?}");
+        }
     }
 
     #[test]

@@ -57,6 +57,9 @@ enum Cmd {
     Eval(EvalArgs),
     /// Write a saved model as Rust source, safetensors or a weight blob.
     Export(ExportArgs),
+    /// Run a saved model on the rows of a CSV file and write its predictions
+    /// as CSV: the class and its probabilities, or the value.
+    Predict(PredictArgs),
     /// Train W1, W2 and W3 at several thread counts; print samples/s,
     /// speedup against 1 thread of the same run, efficiency and % of peak.
     Bench(BenchArgs),
@@ -215,6 +218,27 @@ struct ExportArgs {
     /// Write the core's weight blob.
     #[arg(long, value_name = "FILE")]
     blob: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    /// The model (weight blob or `.safetensors`).
+    #[arg(long, value_name = "FILE")]
+    load: PathBuf,
+    /// Its network, if the file does not say (see `tinytrain-sim nets`).
+    #[arg(long, value_name = "NAME")]
+    net: Option<String>,
+    /// The rows to predict: a header line, then numbers. Every column is an
+    /// input but one named `split` and the --target column.
+    #[arg(long, value_name = "FILE")]
+    csv: PathBuf,
+    /// A column that is not an input (the known answer, say): it is copied
+    /// beside the predictions.
+    #[arg(long, value_name = "COLUMN")]
+    target: Option<String>,
+    /// Write the predictions to FILE (through FILE.tmp) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -1105,6 +1129,102 @@ fn confusion(names: &[String], pairs: &[(usize, usize)]) -> Vec<String> {
     lines
 }
 
+/// The network of a saved model: `--net` if given, else the one the file
+/// names (see [`detect_net`]).
+fn model_net(path: &Path, bytes: &[u8], net: Option<&str>) -> Result<&'static NetInfo> {
+    match (net, detect_net(path, bytes)?) {
+        (Some(n), _) | (None, Some(n)) => net_info(n),
+        (None, None) => bail!(
+            "{}: cannot tell which network it is for; give --net NAME",
+            path.display()
+        ),
+    }
+}
+
+/// A CSV cell: in double quotes (inner ones doubled) when it holds a
+/// comma, a quote or a line break, or has spaces at either end.
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) || text.trim() != text {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// The model's predictions for `inputs` as CSV text: the target column
+/// first if one was named, then for a softmax classifier the predicted
+/// class and each class's probability (`p_LABEL`), for a logit (BCE) the
+/// class and the probability of class 1, else the output values. Labels
+/// are those the model records, else the output indices.
+fn predict_net<N, const I: usize, const O: usize>(
+    info: &NetInfo,
+    path: &Path,
+    bytes: &[u8],
+    inputs: &data::Inputs,
+    classes: Option<&[String]>,
+) -> Result<String>
+where
+    N: Network<I, O>,
+{
+    if inputs.width > I {
+        bail!(
+            "the rows have {} input columns but network {} reads {I}",
+            inputs.width,
+            info.name
+        );
+    }
+    let mut net = tinytrain::host::boxed::<N>();
+    load_model(&mut *net, path, bytes, info)?;
+    let mut scratch = N::SCRATCH;
+    let names: Vec<String> = match (classes, info.loss) {
+        (Some(c), _) => c.to_vec(),
+        (None, LossKind::Bce) => vec!["0".into(), "1".into()],
+        (None, _) => (0..O).map(|k| k.to_string()).collect(),
+    };
+    let label = |k: usize| names.get(k).cloned().unwrap_or_else(|| k.to_string());
+    let mut head: Vec<String> = inputs.target.iter().map(|(n, _)| n.clone()).collect();
+    match info.loss {
+        LossKind::SoftmaxCe => {
+            head.push("prediction".into());
+            head.extend(names.iter().take(O).map(|n| format!("p_{n}")));
+        }
+        LossKind::Bce => head.extend(["prediction".into(), format!("p_{}", label(1))]),
+        LossKind::Mse if O == 1 => head.push("prediction".into()),
+        LossKind::Mse => head.extend((0..O).map(|k| format!("y{k}"))),
+    }
+    let mut text = head
+        .iter()
+        .map(|h| csv_cell(h))
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
+    for (r, row) in inputs.x.chunks_exact(inputs.width).enumerate() {
+        let mut x = [0.0f32; I];
+        x[..row.len()].copy_from_slice(row);
+        let y = net.forward(&x, &mut scratch);
+        let mut cells: Vec<String> = inputs.target.iter().map(|(_, t)| csv_cell(&t[r])).collect();
+        match info.loss {
+            LossKind::SoftmaxCe => {
+                // Softmax in f64, from the largest logit.
+                let top = y.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let e: Vec<f64> = y.iter().map(|&v| f64::from(v - top).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                cells.push(csv_cell(&label(tinytrain::argmax(y))));
+                cells.extend(e.iter().take(names.len()).map(|p| number((p / sum) as f32)));
+            }
+            LossKind::Bce => {
+                let p = 1.0 / (1.0 + (-f64::from(y[0])).exp());
+                cells.push(csv_cell(&label(usize::from(y[0] >= 0.0))));
+                cells.push(number(p as f32));
+            }
+            LossKind::Mse => cells.extend(y.iter().map(|v| v.to_string())),
+        }
+        text += &cells.join(",");
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 fn export_net<N: Model>(info: &NetInfo, a: &ExportArgs, bytes: &[u8]) -> Result<()> {
     let mut net = tinytrain::host::boxed::<N>();
     load_model(&mut *net, &a.load, bytes, info)?;
@@ -1273,17 +1393,35 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Export(a) => {
             let bytes = read_file(&a.load)?;
-            let name = match (a.net.as_deref(), detect_net(&a.load, &bytes)?) {
-                (Some(n), _) => n,
-                (None, Some(n)) => n,
-                (None, None) => bail!(
-                    "{}: cannot tell which network it is for; give --net NAME",
-                    a.load.display()
-                ),
-            };
-            let info = net_info(name)?;
+            let info = model_net(&a.load, &bytes, a.net.as_deref())?;
             with_net!(info.name, |N, L, I, O| export_net::<N>(info, &a, &bytes))
                 .unwrap_or_else(|| Err(anyhow!("unknown network {}", info.name)))
+        }
+        Cmd::Predict(a) => {
+            let bytes = read_file(&a.load)?;
+            let info = model_net(&a.load, &bytes, a.net.as_deref())?;
+            let classes = stored_classes(&a.load, &bytes)?;
+            if let Some(p) = &a.out {
+                writable(p)?;
+            }
+            let inputs = data::load_inputs(&a.csv, a.target.as_deref())?;
+            let text = with_net!(info.name, |N, L, I, O| predict_net::<N, I, O>(
+                info,
+                &a.load,
+                &bytes,
+                &inputs,
+                classes.as_deref()
+            ))
+            .unwrap_or_else(|| Err(anyhow!("unknown network {}", info.name)))?;
+            match &a.out {
+                Some(p) => {
+                    exchange::write_atomically(p, text.as_bytes())
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    eprintln!("wrote {} predictions to {}", inputs.rows(), p.display());
+                }
+                None => say!("{}", text.trim_end()),
+            }
+            Ok(())
         }
         Cmd::Bench(a) => run_bench(&a),
     }
@@ -1295,7 +1433,7 @@ fn main() -> ExitCode {
         nets::help_list()
     );
     let mut cmd = Cli::command().after_help(help.clone());
-    for sub in ["train", "eval", "export"] {
+    for sub in ["train", "eval", "export", "predict"] {
         cmd = cmd.mut_subcommand(sub, |c| c.after_help(help.clone()));
     }
     let cli = Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit());

@@ -600,6 +600,57 @@ fn text_class_labels_are_recorded_by_safetensors_and_exported() {
     );
     let (out, warn) = eval(&copy);
     assert!(out.contains("acc 100.0%") && warn.is_empty(), "{out}{warn}");
+
+    // Predictions: the known answer beside the predicted class and the
+    // probabilities, under the recorded labels.
+    let out = ok(&[
+        "predict",
+        "--load",
+        s(&st),
+        "--csv",
+        s(&two_file),
+        "--target",
+        "species",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("species,prediction,p_setosa,p_versicolor,p_virginica")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 20);
+    for r in &rows {
+        assert_eq!(r[0], r[1], "eval measured 100 %: {out}");
+        let p: Vec<f32> = r[2..].iter().map(|v| v.parse().unwrap()).collect();
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-3, "{r:?}");
+        let best = ["setosa", "versicolor", "virginica"][tinytrain::argmax(&p)];
+        assert_eq!(r[1], best, "{r:?}");
+    }
+    // Without the answers, into a file; the blob knows output indices only.
+    let inputs = dir.join("inputs.csv");
+    std::fs::write(&inputs, "length,width\n0.5,1.2\n0.1,0.1\n").unwrap();
+    let predicted = dir.join("p.csv");
+    let (out, note) = ok_with_stderr(&[
+        "predict",
+        "--load",
+        s(&bin),
+        "--csv",
+        s(&inputs),
+        "--out",
+        s(&predicted),
+    ]);
+    assert!(
+        out.is_empty() && note.contains("wrote 2 predictions"),
+        "{out}{note}"
+    );
+    let text = std::fs::read_to_string(&predicted).unwrap();
+    assert!(text.starts_with("prediction,p_0,p_1,"), "{text}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let e = fails(&["predict", "--load", s(&st), "--csv", s(&two_file)]);
+    assert!(
+        e.contains("\"virginica\" is not a number"),
+        "the species is no input: {e}"
+    );
 }
 
 #[test]
@@ -1024,6 +1075,39 @@ fn standardize_trains_on_large_columns_and_saves_a_model_for_raw_values() {
     assert!(
         (evaluated / trained - 1.0).abs() < 1e-3,
         "{trained} vs {eval}"
+    );
+    // predict gives the same errors, row by row, on all rows.
+    let out = ok(&[
+        "predict",
+        "--load",
+        s(&model),
+        "--csv",
+        s(&csv),
+        "--target",
+        "price",
+    ]);
+    let squares: Vec<f64> = out
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (t, p) = l.split_once(',').unwrap();
+            (t.parse::<f64>().unwrap() - p.parse::<f64>().unwrap()).powi(2)
+        })
+        .collect();
+    assert_eq!(squares.len(), 300);
+    // eval's line "   train: 240 samples, loss L (rms error E)", read as held-out's.
+    let train_line = eval.lines().find(|l| l.contains("train:")).unwrap();
+    let (train_rms, held_rms) = (
+        rms_error(&train_line.replace("train:", "held-out:")),
+        evaluated,
+    );
+    let expected = ((240.0 * f64::from(train_rms).powi(2) + 60.0 * f64::from(held_rms).powi(2))
+        / 300.0)
+        .sqrt();
+    let rms_all = (squares.iter().sum::<f64>() / 300.0).sqrt();
+    assert!(
+        (rms_all / expected - 1.0).abs() < 1e-3,
+        "{rms_all} vs {expected}"
     );
     let again = ok(&[
         &[
