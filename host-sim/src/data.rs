@@ -133,6 +133,9 @@ pub struct Split {
     pub train: Table,
     /// Held-out rows.
     pub test: Table,
+    /// The CSV column each input was read from, in order (none for the
+    /// built-in data sets).
+    pub inputs: Vec<String>,
 }
 
 /// A problem with a CSV file, located to its line and column (1-based).
@@ -516,10 +519,17 @@ impl Inputs {
     }
 }
 
-/// Parses a CSV file of inputs (as [`parse_csv`] reads them): every column
-/// but one named `split` and the `target`, if named, whose cells are kept
-/// as text (they may be labels) to show beside the predictions.
-pub fn parse_inputs(file: &str, text: &str, target: Option<&str>) -> Result<Inputs, CsvError> {
+/// Parses a CSV file of inputs (as [`parse_csv`] reads them): the columns
+/// named `by_name`, in that order, when a model records them; else every
+/// column but one named `split` and the `target`. The target's cells, if
+/// it is named, are kept as text (they may be labels) to show beside the
+/// predictions.
+pub fn parse_inputs(
+    file: &str,
+    text: &str,
+    target: Option<&str>,
+    by_name: Option<&[String]>,
+) -> Result<Inputs, CsvError> {
     let mut csv = CsvText::open(file, text)?;
     let tcol = match target {
         Some(name) => Some(csv.column(name)?.ok_or_else(|| CsvError::UnknownColumn {
@@ -529,8 +539,26 @@ pub fn parse_inputs(file: &str, text: &str, target: Option<&str>) -> Result<Inpu
         })?),
         None => None,
     };
-    let scol = csv.column("split")?.filter(|&c| Some(c) != tcol);
-    let width = csv.header.len() - usize::from(tcol.is_some()) - usize::from(scol.is_some());
+    let columns: Vec<usize> = match by_name {
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                csv.column(n)?.ok_or_else(|| {
+                    csv.invalid(format!(
+                        "no column named {n:?}, which the model reads (its inputs: {})",
+                        names.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        None => {
+            let scol = csv.column("split")?.filter(|&c| Some(c) != tcol);
+            (0..csv.header.len())
+                .filter(|&c| Some(c) != tcol && Some(c) != scol)
+                .collect()
+        }
+    };
+    let width = columns.len();
     if width == 0 {
         return Err(csv.invalid("no input columns".into()));
     }
@@ -538,12 +566,11 @@ pub fn parse_inputs(file: &str, text: &str, target: Option<&str>) -> Result<Inpu
     let mut labels = Vec::new();
     while let Some(row) = csv.next_row() {
         let (line_no, cells) = row?;
-        for (c, text) in cells.iter().enumerate() {
-            if Some(c) == tcol {
-                labels.push(text.to_string());
-            } else if Some(c) != scol {
-                x.push(csv.number(line_no, c, text)?);
-            }
+        for &c in &columns {
+            x.push(csv.number(line_no, c, &cells[c])?);
+        }
+        if let Some(t) = tcol {
+            labels.push(cells[t].to_string());
         }
     }
     if x.is_empty() {
@@ -567,9 +594,13 @@ fn read_csv(path: &Path) -> Result<(String, String), CsvError> {
 }
 
 /// Reads and parses a CSV file of inputs (see [`parse_inputs`]).
-pub fn load_inputs(path: &Path, target: Option<&str>) -> Result<Inputs, CsvError> {
+pub fn load_inputs(
+    path: &Path,
+    target: Option<&str>,
+    by_name: Option<&[String]>,
+) -> Result<Inputs, CsvError> {
     let (file, text) = read_csv(path)?;
-    parse_inputs(&file, &text, target)
+    parse_inputs(&file, &text, target, by_name)
 }
 
 /// Parses CSV text (comma-separated, header line first, numbers only but
@@ -704,10 +735,15 @@ pub fn parse_csv(
     if train.rows() == 0 {
         return Err(invalid("no training rows".into()));
     }
+    let inputs = (0..csv.header.len())
+        .filter(|&c| c != tcol && Some(c) != scol)
+        .map(|c| csv.header[c].clone())
+        .collect();
     Ok(Split {
         name: file.to_string(),
         train,
         test,
+        inputs,
     })
 }
 
@@ -741,6 +777,7 @@ pub fn digits() -> Split {
         }
     }
     s.name = "digits".into();
+    s.inputs.clear();
     s
 }
 
@@ -762,6 +799,7 @@ pub fn xor() -> Split {
         name: "xor".into(),
         train: table.clone(),
         test: table,
+        inputs: Vec::new(),
     }
 }
 
@@ -784,6 +822,7 @@ pub fn sine(seed: u64) -> Split {
         name: "sine".into(),
         train: table(train_x),
         test: table(test_x),
+        inputs: Vec::new(),
     }
 }
 
@@ -820,6 +859,7 @@ fn binary_split(name: &str, seed: u64, point: impl Fn(&mut Rng, u16) -> (f32, f3
         name: name.into(),
         train,
         test,
+        inputs: Vec::new(),
     }
 }
 
@@ -876,6 +916,7 @@ pub fn mnist_shape(n: usize, seed: u64) -> Split {
         name: "mnist-shape".into(),
         train,
         test,
+        inputs: Vec::new(),
     }
 }
 
@@ -963,15 +1004,26 @@ mod tests {
     #[test]
     fn inputs_are_every_column_but_split_and_the_named_target() {
         let text = "a,species,split,b\n1,setosa,0,2\n\n3,\"b, c\",1,4\n";
-        let i = parse_inputs("f", text, Some("species")).unwrap();
+        let i = parse_inputs("f", text, Some("species"), None).unwrap();
         assert_eq!((i.width, i.rows()), (2, 2));
         assert_eq!(i.x, [1.0, 2.0, 3.0, 4.0]);
         assert_eq!(
             i.target,
             Some(("species".into(), vec!["setosa".into(), "b, c".into()]))
         );
-        let i = parse_inputs("f", "a,b\n1,2\n", None).unwrap();
+        let i = parse_inputs("f", "a,b\n1,2\n", None, None).unwrap();
         assert_eq!((i.width, i.x, i.target), (2, vec![1.0, 2.0], None));
+        // A model's columns, by name and in its order; others are ignored.
+        let names: Vec<String> = ["b", "a"].map(String::from).into();
+        let i = parse_inputs("f", text, None, Some(&names)).unwrap();
+        assert_eq!((i.width, i.x), (2, vec![2.0, 1.0, 4.0, 3.0]));
+        let e = parse_inputs("f", "a,c\n1,2\n", None, Some(&names)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f: no column named \"b\", which the model reads (its inputs: b, a)"
+        );
+        let s = parse_csv("f", text, "species", Task::Auto, 0.0, None).unwrap();
+        assert_eq!(s.inputs, ["a", "b"]);
         for (text, target, error) in [
             (
                 "a,species\n1,x\n",
@@ -997,7 +1049,7 @@ mod tests {
                 "f: columns 1 and 2 are both named \"a\"",
             ),
         ] {
-            let e = parse_inputs("f", text, target).unwrap_err();
+            let e = parse_inputs("f", text, target, None).unwrap_err();
             assert_eq!(e.to_string(), error, "{text:?}");
         }
     }

@@ -24,12 +24,26 @@ pub const NET_KEY: &str = "tinytrain_net";
 /// a JSON array of strings (only when they are not simply `"0"`, `"1"`, …).
 pub const CLASSES_KEY: &str = "tinytrain_classes";
 
+/// Metadata key holding the names of the CSV columns a model reads, input
+/// by input, as a JSON array of strings.
+pub const INPUTS_KEY: &str = "tinytrain_inputs";
+
+/// What a safetensors file records about its model besides the weights
+/// and the network's name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recorded {
+    /// The class label of each output of a classifier.
+    pub classes: Option<Vec<String>>,
+    /// The CSV column each input was read from.
+    pub inputs: Option<Vec<String>>,
+}
+
 /// The model as a safetensors file (F32, PyTorch `nn.Linear` layout),
-/// recording the network's name and, if given, its class labels.
+/// recording the network's name and what `recorded` holds.
 pub fn to_safetensors<N: Model>(
     net: &N,
     name: &str,
-    classes: Option<&[String]>,
+    recorded: &Recorded,
 ) -> Result<Vec<u8>, String> {
     let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
     for l in 0..N::LAYERS {
@@ -54,9 +68,14 @@ pub fn to_safetensors<N: Model>(
         (NET_KEY.to_string(), name.to_string()),
         ("format".to_string(), "pt".to_string()),
     ]);
-    if let Some(c) = classes {
-        let json = serde_json::to_string(c).map_err(|e| format!("class labels: {e}"))?;
-        meta.insert(CLASSES_KEY.to_string(), json);
+    for (key, names) in [
+        (CLASSES_KEY, &recorded.classes),
+        (INPUTS_KEY, &recorded.inputs),
+    ] {
+        if let Some(names) = names {
+            let json = serde_json::to_string(names).map_err(|e| format!("{key}: {e}"))?;
+            meta.insert(key.to_string(), json);
+        }
     }
     safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| format!("safetensors: {e}"))
 }
@@ -96,26 +115,32 @@ pub fn safetensors_net_name(bytes: &[u8]) -> Result<Option<String>, String> {
         .and_then(|m| m.get(NET_KEY).cloned()))
 }
 
-/// The class labels stored in a safetensors file's metadata, if any; an
-/// error if the bytes are not a safetensors file or the labels are not a
-/// JSON array of distinct strings.
-pub fn safetensors_classes(bytes: &[u8]) -> Result<Option<Vec<String>>, String> {
+/// What a safetensors file's metadata records (see [`Recorded`]); an error
+/// if the bytes are not a safetensors file or a record is not a JSON array
+/// of distinct strings.
+pub fn safetensors_recorded(bytes: &[u8]) -> Result<Recorded, String> {
     let (_, meta) =
         SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
-    let Some(json) = meta.metadata().as_ref().and_then(|m| m.get(CLASSES_KEY)) else {
-        return Ok(None);
-    };
-    let bad = |why: String| format!("metadata {CLASSES_KEY} is not a list of class labels ({why})");
-    let names: Vec<String> = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
-    for (k, n) in names.iter().enumerate() {
-        if names[..k].contains(n) {
-            return Err(bad(format!("{n:?} is there twice")));
+    let names = |key: &str, what: &str| -> Result<Option<Vec<String>>, String> {
+        let Some(json) = meta.metadata().as_ref().and_then(|m| m.get(key)) else {
+            return Ok(None);
+        };
+        let bad = |why: String| format!("metadata {key} is not a list of {what} ({why})");
+        let names: Vec<String> = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+        for (k, n) in names.iter().enumerate() {
+            if names[..k].contains(n) {
+                return Err(bad(format!("{n:?} is there twice")));
+            }
         }
-    }
-    if names.is_empty() {
-        return Err(bad("it is empty".into()));
-    }
-    Ok(Some(names))
+        if names.is_empty() {
+            return Err(bad("it is empty".into()));
+        }
+        Ok(Some(names))
+    };
+    Ok(Recorded {
+        classes: names(CLASSES_KEY, "class labels")?,
+        inputs: names(INPUTS_KEY, "column names")?,
+    })
 }
 
 /// Loads a safetensors file into `net`; all or nothing. Errors name the
@@ -184,14 +209,9 @@ fn lit(v: f32) -> String {
 
 /// Rust source defining `pub static {ident}: {type} = …;` holding the
 /// weights, for firmware to `include!`: the model then lives in flash and
-/// needs no RAM for weights. With `classes`, also
-/// `pub static {ident}_CLASSES: [&str; K]`, the label of each output.
-pub fn to_rust<N: Model>(
-    net: &N,
-    info: &NetInfo,
-    ident: &str,
-    classes: Option<&[String]>,
-) -> String {
+/// needs no RAM for weights. With recorded input names and class labels,
+/// also `pub static {ident}_INPUTS: [&str; N]` and `{ident}_CLASSES`.
+pub fn to_rust<N: Model>(net: &N, info: &NetInfo, ident: &str, recorded: &Recorded) -> String {
     let mut types = Vec::new();
     let mut values = Vec::new();
     for l in 0..N::LAYERS {
@@ -235,18 +255,28 @@ pub fn to_rust<N: Model>(
         params = N::PARAMS,
         hash = N::SHAPE_HASH,
         type_name = info.type_name,
-        labels = classes.map_or(String::new(), |c| class_static(ident, c)),
+        labels = [
+            (&recorded.inputs, "INPUTS", "The CSV column each input of"),
+            (&recorded.classes, "CLASSES", "The class label of each output of"),
+        ]
+        .iter()
+        .filter_map(|(names, suffix, doc)| {
+            names
+                .as_deref()
+                .map(|n| names_static(ident, suffix, doc, n))
+        })
+        .collect::<String>(),
     )
 }
 
-/// A `static` with the label of each output of a classifier (Rust string
-/// literals: `{:?}` escapes what needs it).
-fn class_static(ident: &str, classes: &[String]) -> String {
-    let cells: Vec<String> = classes.iter().map(|c| format!("{c:?}")).collect();
+/// `pub static {ident}_{suffix}: [&str; K]` holding `names` (Rust string
+/// literals: `{:?}` escapes what needs it), documented as `{doc} {ident}`.
+fn names_static(ident: &str, suffix: &str, doc: &str, names: &[String]) -> String {
+    let cells: Vec<String> = names.iter().map(|c| format!("{c:?}")).collect();
     format!(
-        "/// The class label of each output of `{ident}`.\n\
-         pub static {ident}_CLASSES: [&str; {}] = [{}];\n",
-        classes.len(),
+        "/// {doc} `{ident}`.\n\
+         pub static {ident}_{suffix}: [&str; {}] = [{}];\n",
+        names.len(),
         cells.join(", ")
     )
 }
@@ -331,7 +361,7 @@ mod tests {
     fn safetensors_round_trip_is_bit_exact() {
         let mut a = tinytrain::host::boxed::<Digits>();
         init_seeded(&mut *a, Init::PyTorchDefault, 3);
-        let bytes = to_safetensors(&*a, "digits", None).unwrap();
+        let bytes = to_safetensors(&*a, "digits", &Recorded::default()).unwrap();
         assert_eq!(
             safetensors_net_name(&bytes).unwrap().as_deref(),
             Some("digits")
@@ -352,35 +382,40 @@ mod tests {
     }
 
     #[test]
-    fn class_labels_travel_in_the_metadata() {
+    fn class_labels_and_column_names_travel_in_the_metadata() {
         let net = tinytrain::host::boxed::<Digits>();
-        let plain = to_safetensors(&*net, "digits", None).unwrap();
-        assert_eq!(safetensors_classes(&plain).unwrap(), None);
+        let plain = to_safetensors(&*net, "digits", &Recorded::default()).unwrap();
+        assert_eq!(safetensors_recorded(&plain).unwrap(), Recorded::default());
         let names: Vec<String> = ["setosa", "b, \"quoted\"", "ünï"].map(String::from).into();
-        let bytes = to_safetensors(&*net, "digits", Some(&names)).unwrap();
-        assert_eq!(safetensors_classes(&bytes).unwrap(), Some(names));
-        for (json, why) in [
-            ("[\"a\", \"a\"]", "\"a\" is there twice"),
-            ("[]", "it is empty"),
-            ("{\"a\": 1}", "invalid type"),
+        let recorded = Recorded {
+            classes: Some(names),
+            inputs: Some(vec!["a".into(), "b".into()]),
+        };
+        let bytes = to_safetensors(&*net, "digits", &recorded).unwrap();
+        assert_eq!(safetensors_recorded(&bytes).unwrap(), recorded);
+        // A file whose metadata holds `json` under `key`.
+        let with = |key: &str, json: &str| {
+            let meta = HashMap::from([(key.to_string(), json.to_string())]);
+            let bias = TensorView::new(Dtype::F32, vec![1], &[0; 4]).unwrap();
+            safetensors::tensor::serialize([("0.bias", bias)], &Some(meta)).unwrap()
+        };
+        for (key, json, why) in [
+            (
+                CLASSES_KEY,
+                "[\"a\", \"a\"]",
+                "class labels (\"a\" is there twice)",
+            ),
+            (CLASSES_KEY, "[]", "class labels (it is empty)"),
+            (CLASSES_KEY, "{\"a\": 1}", "class labels (invalid type"),
+            (INPUTS_KEY, "[1]", "column names (invalid type"),
         ] {
-            let meta = HashMap::from([(CLASSES_KEY.to_string(), json.to_string())]);
-            let b = safetensors::tensor::serialize(
-                [(
-                    "0.bias",
-                    TensorView::new(Dtype::F32, vec![1], &[0; 4]).unwrap(),
-                )],
-                &Some(meta),
-            )
-            .unwrap();
-            let e = safetensors_classes(&b).unwrap_err();
+            let e = safetensors_recorded(&with(key, json)).unwrap_err();
             assert!(
-                e.starts_with("metadata tinytrain_classes is not a list of class labels"),
+                e.starts_with(&format!("metadata {key} is not a list of {why}")),
                 "{e}"
             );
-            assert!(e.contains(why), "{e}");
         }
-        assert!(safetensors_classes(b"junk").is_err());
+        assert!(safetensors_recorded(b"junk").is_err());
     }
 
     #[test]
@@ -413,14 +448,20 @@ mod tests {
     fn rust_source_names_the_classes_when_asked() {
         let net = tinytrain::host::boxed::<Digits>();
         let info = nets::find("digits").unwrap();
-        let plain = to_rust(&*net, info, "M", None);
-        assert!(!plain.contains("CLASSES"));
+        let plain = to_rust(&*net, info, "M", &Recorded::default());
+        assert!(!plain.contains("CLASSES") && !plain.contains("INPUTS"));
         let names: Vec<String> = ["cat", "say \"hi\"\\"].map(String::from).into();
-        let src = to_rust(&*net, info, "M", Some(&names));
-        assert!(src.starts_with(&plain), "the classes come after the model");
+        let recorded = Recorded {
+            classes: Some(names),
+            inputs: Some(vec!["x".into()]),
+        };
+        let src = to_rust(&*net, info, "M", &recorded);
+        assert!(src.starts_with(&plain), "the names come after the model");
         assert_eq!(
             &src[plain.len()..],
-            "/// The class label of each output of `M`.\n\
+            "/// The CSV column each input of `M`.\n\
+             pub static M_INPUTS: [&str; 1] = [\"x\"];\n\
+             /// The class label of each output of `M`.\n\
              pub static M_CLASSES: [&str; 2] = [\"cat\", \"say \\\"hi\\\"\\\\\"];\n"
         );
     }

@@ -12,6 +12,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tinytrain::{evaluate, init_seeded, Loss, Model, Network, Rng, Sgd, SgdConfig};
 use tinytrain_sim::data::{self, Labels, Split, Task};
+use tinytrain_sim::exchange::Recorded;
 use tinytrain_sim::nets::{self, LossKind, NetInfo};
 use tinytrain_sim::parallel::MAX_THREADS;
 use tinytrain_sim::plot::{self, Curves};
@@ -228,8 +229,10 @@ struct PredictArgs {
     /// Its network, if the file does not say (see `tinytrain-sim nets`).
     #[arg(long, value_name = "NAME")]
     net: Option<String>,
-    /// The rows to predict: a header line, then numbers. Every column is an
-    /// input but one named `split` and the --target column.
+    /// The rows to predict: a header line, then numbers. The inputs are the
+    /// columns the model records (a .safetensors model trained on a CSV
+    /// file), by name; else every column but one named `split` and the
+    /// --target column.
     #[arg(long, value_name = "FILE")]
     csv: PathBuf,
     /// A column that is not an input (the known answer, say): it is copied
@@ -439,12 +442,36 @@ fn detect_net(path: &Path, bytes: &[u8]) -> Result<Option<&'static str>> {
     Ok(nets::by_hash(hash).map(|n| n.name))
 }
 
-/// The class labels a saved model records (only a safetensors file can).
-fn stored_classes(path: &Path, bytes: &[u8]) -> Result<Option<Vec<String>>> {
+/// What a saved model records (only a safetensors file can).
+fn stored(path: &Path, bytes: &[u8]) -> Result<Recorded> {
     if !exchange::is_safetensors(path) {
-        return Ok(None);
+        return Ok(Recorded::default());
     }
-    exchange::safetensors_classes(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
+    exchange::safetensors_recorded(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+/// What a model trained on `split` records: its class labels (see
+/// [`classes_to_record`]) and its CSV input columns.
+fn to_record(split: &Split) -> Recorded {
+    Recorded {
+        classes: classes_to_record(split).map(<[String]>::to_vec),
+        inputs: (!split.inputs.is_empty()).then(|| split.inputs.clone()),
+    }
+}
+
+/// That a CSV file has the input columns a loaded model records, in its
+/// order (it reads them by position).
+fn check_inputs(model: &Path, recorded: &Recorded, split: &Split) -> Result<()> {
+    match &recorded.inputs {
+        Some(names) if !split.inputs.is_empty() && *names != split.inputs => bail!(
+            "{}'s input columns ({}) are not those {} was trained on ({})",
+            split.name,
+            split.inputs.join(", "),
+            model.display(),
+            names.join(", ")
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// The class labels a model trained on `split` records: none when every
@@ -607,8 +634,8 @@ fn writable(path: &Path) -> Result<()> {
 /// What a trained model is saved with.
 struct Saving<'a> {
     info: &'a NetInfo,
-    /// Class labels to record (see [`classes_to_record`]).
-    classes: Option<&'a [String]>,
+    /// Class labels and input columns to record (see [`to_record`]).
+    recorded: Recorded,
     /// The scaling the network was trained under, folded in before saving.
     scaler: Option<&'a Standardizer>,
 }
@@ -620,9 +647,9 @@ fn save_model<N: Model + Clone>(net: &N, path: &Path, how: &Saving) -> Result<us
         copy
     });
     let net = folded.as_deref().unwrap_or(net);
-    let (info, classes) = (how.info, how.classes);
+    let info = how.info;
     let bytes = if exchange::is_safetensors(path) {
-        exchange::to_safetensors(net, info.name, classes).map_err(|e| anyhow!(e))?
+        exchange::to_safetensors(net, info.name, &how.recorded).map_err(|e| anyhow!(e))?
     } else {
         tinytrain::host::to_blob(net)?
     };
@@ -774,7 +801,7 @@ where
     let classes = classes_to_record(split);
     let saving = Saving {
         info,
-        classes,
+        recorded: to_record(split),
         scaler: scaler.as_ref(),
     };
     catch_interrupts();
@@ -1228,30 +1255,34 @@ where
 fn export_net<N: Model>(info: &NetInfo, a: &ExportArgs, bytes: &[u8]) -> Result<()> {
     let mut net = tinytrain::host::boxed::<N>();
     load_model(&mut *net, &a.load, bytes, info)?;
-    let classes = stored_classes(&a.load, bytes)?;
+    let recorded = stored(&a.load, bytes)?;
+    let classes = &recorded.classes;
     if a.rust.is_none() && a.safetensors.is_none() && a.blob.is_none() {
         bail!("nothing to export: give --rust FILE, --safetensors FILE or --blob FILE");
     }
     if let Some(p) = &a.rust {
         exchange::check_rust_name(&a.name).map_err(|e| anyhow!("--name {:?} {e}", a.name))?;
-        let src = exchange::to_rust(&*net, info, &a.name, classes.as_deref());
+        let src = exchange::to_rust(&*net, info, &a.name, &recorded);
         exchange::write_atomically(p, src.as_bytes())
             .with_context(|| format!("cannot write {}", p.display()))?;
+        let mut also = String::new();
+        for (names, suffix, what) in [
+            (&recorded.inputs, "INPUTS", "input columns"),
+            (classes, "CLASSES", "class labels"),
+        ] {
+            if let Some(n) = names {
+                also += &format!("; {}_{suffix}: its {} {what}", a.name, n.len());
+            }
+        }
         say!(
-            "wrote {} (static {}: {} parameters{})",
+            "wrote {} (static {}: {} parameters{also})",
             p.display(),
             a.name,
-            N::PARAMS,
-            classes.as_ref().map_or(String::new(), |c| format!(
-                "; {}_CLASSES: its {} class labels",
-                a.name,
-                c.len()
-            ))
+            N::PARAMS
         );
     }
     if let Some(p) = &a.safetensors {
-        let b = exchange::to_safetensors(&*net, info.name, classes.as_deref())
-            .map_err(|e| anyhow!(e))?;
+        let b = exchange::to_safetensors(&*net, info.name, &recorded).map_err(|e| anyhow!(e))?;
         exchange::write_atomically(p, &b)
             .with_context(|| format!("cannot write {}", p.display()))?;
         say!("wrote {} ({} bytes)", p.display(), b.len());
@@ -1358,16 +1389,17 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Train(a) => {
-            let (fixed, classes) = match &a.load {
+            let (fixed, recorded) = match &a.load {
                 Some(p) => {
                     let bytes = read_file(p)?;
-                    (detect_net(p, &bytes)?, stored_classes(p, &bytes)?)
+                    (detect_net(p, &bytes)?, stored(p, &bytes)?)
                 }
-                None => (None, None),
+                None => (None, Recorded::default()),
             };
-            let (split, info, data) = resolve(&a.data, fixed, a.seed, classes.as_deref())?;
+            let (split, info, data) = resolve(&a.data, fixed, a.seed, recorded.classes.as_deref())?;
             if let Some(p) = &a.load {
-                warn_unrecorded_classes(p, classes.is_some(), &split);
+                check_inputs(p, &recorded, &split)?;
+                warn_unrecorded_classes(p, recorded.classes.is_some(), &split);
             }
             with_net!(info.name, |N, L, I, O| train_net::<N, L, I, O>(
                 info, &a, &split, data
@@ -1383,9 +1415,10 @@ fn run(cli: Cli) -> Result<()> {
                     a.load.display()
                 );
             }
-            let classes = stored_classes(&a.load, &bytes)?;
-            let (split, info, _) = resolve(&a.data, fixed, 1, classes.as_deref())?;
-            warn_unrecorded_classes(&a.load, classes.is_some(), &split);
+            let recorded = stored(&a.load, &bytes)?;
+            let (split, info, _) = resolve(&a.data, fixed, 1, recorded.classes.as_deref())?;
+            check_inputs(&a.load, &recorded, &split)?;
+            warn_unrecorded_classes(&a.load, recorded.classes.is_some(), &split);
             with_net!(info.name, |N, L, I, O| eval_net::<N, L, I, O>(
                 info, &a.load, &bytes, &split
             ))
@@ -1400,17 +1433,18 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Predict(a) => {
             let bytes = read_file(&a.load)?;
             let info = model_net(&a.load, &bytes, a.net.as_deref())?;
-            let classes = stored_classes(&a.load, &bytes)?;
+            let recorded = stored(&a.load, &bytes)?;
             if let Some(p) = &a.out {
                 writable(p)?;
             }
-            let inputs = data::load_inputs(&a.csv, a.target.as_deref())?;
+            let inputs =
+                data::load_inputs(&a.csv, a.target.as_deref(), recorded.inputs.as_deref())?;
             let text = with_net!(info.name, |N, L, I, O| predict_net::<N, I, O>(
                 info,
                 &a.load,
                 &bytes,
                 &inputs,
-                classes.as_deref()
+                recorded.classes.as_deref()
             ))
             .unwrap_or_else(|| Err(anyhow!("unknown network {}", info.name)))?;
             match &a.out {

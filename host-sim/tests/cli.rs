@@ -603,7 +603,7 @@ fn text_class_labels_are_recorded_by_safetensors_and_exported() {
 
     // Predictions: the known answer beside the predicted class and the
     // probabilities, under the recorded labels.
-    let out = ok(&[
+    let answered = ok(&[
         "predict",
         "--load",
         s(&st),
@@ -612,7 +612,7 @@ fn text_class_labels_are_recorded_by_safetensors_and_exported() {
         "--target",
         "species",
     ]);
-    let mut lines = out.lines();
+    let mut lines = answered.lines();
     assert_eq!(
         lines.next(),
         Some("species,prediction,p_setosa,p_versicolor,p_virginica")
@@ -620,7 +620,7 @@ fn text_class_labels_are_recorded_by_safetensors_and_exported() {
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 20);
     for r in &rows {
-        assert_eq!(r[0], r[1], "eval measured 100 %: {out}");
+        assert_eq!(r[0], r[1], "eval measured 100 %: {answered}");
         let p: Vec<f32> = r[2..].iter().map(|v| v.parse().unwrap()).collect();
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-3, "{r:?}");
         let best = ["setosa", "versicolor", "virginica"][tinytrain::argmax(&p)];
@@ -646,10 +646,41 @@ fn text_class_labels_are_recorded_by_safetensors_and_exported() {
     let text = std::fs::read_to_string(&predicted).unwrap();
     assert!(text.starts_with("prediction,p_0,p_1,"), "{text}");
     assert_eq!(text.lines().count(), 3, "{text}");
-    let e = fails(&["predict", "--load", s(&st), "--csv", s(&two_file)]);
+    // The safetensors model records its input columns: it reads them by
+    // name and leaves the others out; the blob reads every column.
+    let bare = ok(&["predict", "--load", s(&st), "--csv", s(&two_file)]);
+    let with_answers: Vec<&str> = answered
+        .lines()
+        .map(|l| l.split_once(',').unwrap().1)
+        .collect();
+    assert_eq!(bare.lines().collect::<Vec<_>>(), with_answers);
+    let e = fails(&["predict", "--load", s(&bin), "--csv", s(&two_file)]);
     assert!(
         e.contains("\"virginica\" is not a number"),
         "the species is no input: {e}"
+    );
+    let swapped = dir.join("swapped.csv");
+    std::fs::write(&swapped, "width,length,species\n1,0.5,setosa\n").unwrap();
+    let e = fails(&[
+        "eval",
+        "--load",
+        s(&st),
+        "--csv",
+        s(&swapped),
+        "--target",
+        "species",
+    ]);
+    assert!(
+        e.contains("swapped.csv's input columns (width, length) are not those")
+            && e.ends_with("was trained on (length, width)\n"),
+        "{e}"
+    );
+    let renamed = dir.join("renamed.csv");
+    std::fs::write(&renamed, "length,size\n1,2\n").unwrap();
+    let e = fails(&["predict", "--load", s(&st), "--csv", s(&renamed)]);
+    assert!(
+        e.contains("renamed.csv: no column named \"width\", which the model reads (its inputs: length, width)"),
+        "{e}"
     );
 }
 
@@ -838,12 +869,17 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
     ]);
     let crate_dir = dir.join("fw");
     std::fs::create_dir_all(crate_dir.join("src")).unwrap();
-    // The same weights with class labels recorded, which the source names too.
+    // The same weights with class labels and input columns recorded, which
+    // the source names too.
     let mut net = tinytrain::host::boxed::<Digits>();
     tinytrain::blob::load(&mut *net, &std::fs::read(&model).unwrap()).unwrap();
     let labels: Vec<String> = (0..10).map(|d| format!("digit \"{d}\"")).collect();
     let labelled = dir.join("labelled.safetensors");
-    let bytes = tinytrain_sim::exchange::to_safetensors(&*net, "digits", Some(&labels)).unwrap();
+    let recorded = tinytrain_sim::exchange::Recorded {
+        classes: Some(labels.clone()),
+        inputs: Some((0..64).map(|k| format!("pixel {k}")).collect()),
+    };
+    let bytes = tinytrain_sim::exchange::to_safetensors(&*net, "digits", &recorded).unwrap();
     std::fs::write(&labelled, bytes).unwrap();
     ok(&[
         "export",
@@ -908,7 +944,7 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
              const ROWS: [[f32; 64]; 5] = [{rows}];\n\
              fn main() {{\n    let mut s = <tinytrain::Seq<tinytrain::Dense<64, 32, tinytrain::Relu>, tinytrain::Dense<32, 10, tinytrain::Identity>> as Model>::SCRATCH;\n\
              for x in &ROWS {{\n        let y = DIGITS.forward(x, &mut s);\n\
-             println!(\"{{}} {{}}\", y.iter().map(|v| v.to_bits().to_string()).collect::<Vec<_>>().join(\" \"), DIGITS_CLASSES[tinytrain::argmax(y)]);\n    }}\n}}\n"
+             println!(\"{{}} {{}}\", y.iter().map(|v| v.to_bits().to_string()).collect::<Vec<_>>().join(\" \"), DIGITS_CLASSES[tinytrain::argmax(y)]);\n    }}\n    println!(\"{{}}\", DIGITS_INPUTS[63]);\n}}\n"
         ),
     )
     .unwrap();
@@ -924,6 +960,7 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    expected += "pixel 63\n";
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 }
 
