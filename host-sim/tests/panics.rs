@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tinytrain::{init_seeded, Error, Init, Loss, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy, Target};
 use tinytrain_sim::nets::{Digits, LossKind};
-use tinytrain_sim::{data, Order, ParallelTrainer};
+use tinytrain_sim::{data, Order, Pacing, ParallelTrainer};
 
 /// Softmax cross-entropy that panics once it has run `after` times, on the
 /// training thread (`on_leader`) or on a worker.
@@ -63,6 +63,10 @@ fn panics_through(on_leader: bool) -> Option<bool> {
         let sgd = Sgd::new(SgdConfig::new(0.05)).unwrap();
         let mut t = ParallelTrainer::new(net, loss, sgd, 2).unwrap();
         assert_eq!(t.threads_for(32), 2);
+        // Every step on both threads: the pacing could otherwise run the
+        // steps on the leader alone (on a busy machine), and the worker
+        // would never reach its panic.
+        t.set_pacing(Pacing::Team);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             t.train(
                 &set,
