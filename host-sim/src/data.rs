@@ -508,8 +508,17 @@ pub struct Inputs {
     pub width: usize,
     /// Row-major inputs, `rows × width`.
     pub x: Vec<f32>,
-    /// The target column's name and its cells as written, if one was named.
-    pub target: Option<(String, Vec<String>)>,
+    /// The target column as written, if one was named.
+    pub target: Option<Column>,
+}
+
+/// A column of a CSV file, its cells as text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    /// The header's name for it.
+    pub name: String,
+    /// Its cells, row by row.
+    pub cells: Vec<String>,
 }
 
 impl Inputs {
@@ -579,7 +588,10 @@ pub fn parse_inputs(
     Ok(Inputs {
         width,
         x,
-        target: tcol.map(|c| (csv.header[c].clone(), labels)),
+        target: tcol.map(|c| Column {
+            name: csv.header[c].clone(),
+            cells: labels,
+        }),
     })
 }
 
@@ -1009,7 +1021,10 @@ mod tests {
         assert_eq!(i.x, [1.0, 2.0, 3.0, 4.0]);
         assert_eq!(
             i.target,
-            Some(("species".into(), vec!["setosa".into(), "b, c".into()]))
+            Some(Column {
+                name: "species".into(),
+                cells: vec!["setosa".into(), "b, c".into()]
+            })
         );
         let i = parse_inputs("f", "a,b\n1,2\n", None, None).unwrap();
         assert_eq!((i.width, i.x, i.target), (2, vec![1.0, 2.0], None));

@@ -13,6 +13,7 @@ mod pace;
 pub mod parallel;
 pub mod peak;
 pub mod plot;
+pub mod report;
 pub mod scale;
 mod sync;
 
