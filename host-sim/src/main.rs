@@ -405,42 +405,75 @@ fn resolve(
     Ok((builtin(data, seed), info, Some(data)))
 }
 
-/// Which network a saved model belongs to: its safetensors metadata (a
-/// file from PyTorch has none: the first network whose layer shapes fit)
-/// or its blob header's shape hash. `None`: a model of a network this build
-/// cannot tell (then `--net` says which); a file that is not a model at all
-/// is an error saying why.
-fn detect_net(path: &Path, bytes: &[u8]) -> Result<Option<&'static str>> {
+/// Which network a saved model belongs to, given `--net` as `net`.
+///
+/// A file that names its network (safetensors metadata, or a blob header's
+/// shape hash) is for that one, and a different `--net` is an error. A file
+/// from PyTorch names none: it is for the network whose layer shapes fit,
+/// or for `--net` — which must be given when several fit (`xor` and
+/// `xor-tanh` have the same shapes and other activations). `None`: a model
+/// this build cannot tell (then `--net` says which); a file that is not a
+/// model at all is an error saying why.
+fn saved_net(path: &Path, bytes: &[u8], net: Option<&str>) -> Result<Option<&'static str>> {
     let at = |e: String| anyhow!("{}: {e}", path.display());
-    if exchange::is_safetensors(path) {
-        if let Some(name) = exchange::safetensors_net_name(bytes).map_err(at)? {
-            return match nets::find(&name) {
-                Some(n) => Ok(Some(n.name)),
-                None => Err(at(format!(
+    let named = if exchange::is_safetensors(path) {
+        match exchange::safetensors_net_name(bytes).map_err(at)? {
+            Some(name) => Some(nets::find(&name).ok_or_else(|| {
+                at(format!(
                     "saved from network {name}, which this build does not have (see `tinytrain-sim nets`)"
-                ))),
-            };
+                ))
+            })?),
+            None => {
+                let fits: Vec<&'static str> = nets::NETS
+                    .iter()
+                    .map(|n| n.name)
+                    .filter(|name| {
+                        with_net!(*name, |N, L, I, O| {
+                            let mut net = tinytrain::host::boxed::<N>();
+                            exchange::load_safetensors(&mut *net, bytes).is_ok()
+                        })
+                        .unwrap_or(false)
+                    })
+                    .collect();
+                return match (net, fits.as_slice()) {
+                    (Some(n), _) => Ok(Some(net_info(n)?.name)),
+                    (None, [one]) => Ok(Some(one)),
+                    (None, []) => Ok(None),
+                    (None, several) => Err(at(format!(
+                        "its layer shapes fit networks {}, which differ in their activations: give --net NAME",
+                        several.join(", ")
+                    ))),
+                };
+            }
         }
-        return Ok(nets::NETS.iter().map(|n| n.name).find(|name| {
-            with_net!(*name, |N, L, I, O| {
-                exchange::load_safetensors(&mut *tinytrain::host::boxed::<N>(), bytes).is_ok()
-            })
-            .unwrap_or(false)
-        }));
+    } else {
+        blob_net(bytes).map_err(at)?
+    };
+    match (named, net) {
+        (Some(n), Some(given)) if n.name != given => bail!(
+            "--net {given} does not match the saved model's network {}",
+            n.name
+        ),
+        (Some(n), _) => Ok(Some(n.name)),
+        (None, given) => given.map(|g| net_info(g).map(|i| i.name)).transpose(),
     }
+}
+
+/// The network a weight blob's header names, if this build has it.
+fn blob_net(bytes: &[u8]) -> std::result::Result<Option<&'static NetInfo>, String> {
     let header = tinytrain::blob::HEADER_LEN + 4;
     if bytes.len() < header {
         let e = tinytrain::Error::Truncated {
             expected: header,
             found: bytes.len(),
         };
-        return Err(at(e.to_string()));
+        return Err(e.to_string());
     }
     if bytes[0..4] != tinytrain::blob::MAGIC {
-        return Err(at(tinytrain::Error::BadMagic.to_string()));
+        return Err(tinytrain::Error::BadMagic.to_string());
     }
     let hash = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    Ok(nets::by_hash(hash).map(|n| n.name))
+    Ok(nets::by_hash(hash))
 }
 
 /// What a saved model records (only a safetensors file can).
@@ -1103,12 +1136,11 @@ where
     Ok(())
 }
 
-/// The network of a saved model: `--net` if given, else the one the file
-/// names (see [`detect_net`]).
+/// The network of a saved model (see [`saved_net`]).
 fn model_net(path: &Path, bytes: &[u8], net: Option<&str>) -> Result<&'static NetInfo> {
-    match (net, detect_net(path, bytes)?) {
-        (Some(n), _) | (None, Some(n)) => net_info(n),
-        (None, None) => bail!(
+    match saved_net(path, bytes, net)? {
+        Some(n) => net_info(n),
+        None => bail!(
             "{}: cannot tell which network it is for; give --net NAME",
             path.display()
         ),
@@ -1278,7 +1310,10 @@ fn run(cli: Cli) -> Result<()> {
             let (fixed, recorded) = match &a.load {
                 Some(p) => {
                     let bytes = read_file(p)?;
-                    (detect_net(p, &bytes)?, stored(p, &bytes)?)
+                    (
+                        saved_net(p, &bytes, a.data.net.as_deref())?,
+                        stored(p, &bytes)?,
+                    )
                 }
                 None => (None, Recorded::default()),
             };
@@ -1294,13 +1329,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Eval(a) => {
             let bytes = read_file(&a.load)?;
-            let fixed = detect_net(&a.load, &bytes)?;
-            if fixed.is_none() && a.data.net.is_none() {
-                bail!(
-                    "{}: cannot tell which network it is for; give --net NAME",
-                    a.load.display()
-                );
-            }
+            let fixed = Some(model_net(&a.load, &bytes, a.data.net.as_deref())?.name);
             let recorded = stored(&a.load, &bytes)?;
             let (split, info, _) = resolve(&a.data, fixed, 1, recorded.classes.as_deref())?;
             check_inputs(&a.load, &recorded, &split)?;

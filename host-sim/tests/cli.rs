@@ -1163,3 +1163,71 @@ fn standardize_trains_on_large_columns_and_saves_a_model_for_raw_values() {
         "{trained} vs {again}"
     );
 }
+
+#[test]
+fn a_pytorch_file_whose_shapes_fit_two_networks_needs_net() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let dir = temp_dir("two-fit");
+    // A 2-8-1 state_dict as PyTorch writes it: no tinytrain metadata. Both
+    // `xor` (sigmoid) and `xor-tanh` (tanh) have these shapes.
+    let values: Vec<u8> = (0..33)
+        .flat_map(|k| (0.1 * k as f32 - 1.6).to_le_bytes())
+        .collect();
+    let (w1, rest) = values.split_at(64);
+    let (b1, rest) = rest.split_at(32);
+    let (w2, b2) = rest.split_at(32);
+    let tensors = [
+        ("0.weight", vec![8, 2], w1),
+        ("0.bias", vec![8], b1),
+        ("2.weight", vec![1, 8], w2),
+        ("2.bias", vec![1], b2),
+    ]
+    .map(|(name, shape, bytes)| (name, TensorView::new(Dtype::F32, shape, bytes).unwrap()));
+    let file = dir.join("torch.safetensors");
+    std::fs::write(
+        &file,
+        safetensors::tensor::serialize(tensors, &None).unwrap(),
+    )
+    .unwrap();
+
+    let e = fails(&["eval", "--load", s(&file)]);
+    assert!(
+        e.contains("its layer shapes fit networks xor, xor-tanh, which differ in their activations: give --net NAME"),
+        "{e}"
+    );
+    let tanh = ok(&["eval", "--load", s(&file), "--net", "xor-tanh"]);
+    assert!(tanh.contains("model xor-tanh"), "{tanh}");
+    let sigmoid = ok(&["eval", "--load", s(&file), "--net", "xor"]);
+    assert!(sigmoid.contains("model xor "), "{sigmoid}");
+    // Exported as a blob, the file names its network from then on.
+    let blob = dir.join("m.bin");
+    ok(&[
+        "export",
+        "--load",
+        s(&file),
+        "--net",
+        "xor-tanh",
+        "--blob",
+        s(&blob),
+    ]);
+    let again = ok(&["eval", "--load", s(&blob)]);
+    assert_eq!(
+        again.lines().skip(1).collect::<Vec<_>>(),
+        tanh.lines().skip(1).collect::<Vec<_>>()
+    );
+    let e = fails(&["eval", "--load", s(&blob), "--net", "xor"]);
+    assert!(
+        e.contains("--net xor does not match the saved model's network xor-tanh"),
+        "{e}"
+    );
+    let e = fails(&[
+        "export",
+        "--load",
+        s(&file),
+        "--net",
+        "nope",
+        "--blob",
+        s(&blob),
+    ]);
+    assert!(e.contains("nope"), "{e}");
+}
