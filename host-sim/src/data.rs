@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
-use tinytrain::rng::unit_f32;
+use tinytrain::rng::{shuffle, unit_f32};
 use tinytrain::{Rng, Target};
 
 use crate::nets::LossKind;
@@ -258,6 +258,47 @@ pub enum Task {
     /// Class labels (see [`parse_csv`] for how they become class indices).
     Classification,
 }
+
+/// Which rows of a CSV file without a `split` column are held out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Holdout {
+    /// This fraction of the rows, drawn at random with a fixed seed
+    /// ([`HOLDOUT_SEED`]): the same rows of the same file in every command,
+    /// and in a file sorted by class each class has its share.
+    Random(f64),
+    /// This fraction of the rows at the end of the file: for data in time
+    /// order, whose held-out rows should come after the training rows.
+    Last(f64),
+}
+
+impl Holdout {
+    /// The fraction of the rows held out.
+    pub fn fraction(self) -> f64 {
+        match self {
+            Holdout::Random(f) | Holdout::Last(f) => f,
+        }
+    }
+
+    /// Whether each of `rows` rows is held out.
+    fn rows(self, rows: usize) -> Vec<bool> {
+        let test = ((rows as f64) * self.fraction()).round() as usize;
+        match self {
+            Holdout::Last(_) => (0..rows).map(|r| r >= rows - test).collect(),
+            Holdout::Random(_) => {
+                let mut order: Vec<usize> = (0..rows).collect();
+                shuffle(&mut order, &mut Rng::seed(HOLDOUT_SEED));
+                let mut held = vec![false; rows];
+                for &r in &order[..test] {
+                    held[r] = true;
+                }
+                held
+            }
+        }
+    }
+}
+
+/// The seed of [`Holdout::Random`]'s choice of rows.
+pub const HOLDOUT_SEED: u64 = 0x0005_9117;
 
 /// Integer labels from 0 up to below this are their own class index (the
 /// compiled-in classifiers have at most 10 outputs).
@@ -621,8 +662,7 @@ pub fn load_inputs(
 ///
 /// The column named `target` is the label; a column named `split` (if any,
 /// and not the target) chooses held-out rows (0 = train, 1 = test);
-/// otherwise the last `test_fraction` (at least 0, below 1) of the rows is
-/// held out. Columns are told apart by name, so the target and `split` must
+/// otherwise `holdout` chooses them (its fraction at least 0, below 1). Columns are told apart by name, so the target and `split` must
 /// each name one column.
 ///
 /// A classification's labels become class indices by the `classes` of a
@@ -635,9 +675,10 @@ pub fn parse_csv(
     text: &str,
     target: &str,
     task: Task,
-    test_fraction: f64,
+    holdout: Holdout,
     classes: Option<&[String]>,
 ) -> Result<Split, CsvError> {
+    let test_fraction = holdout.fraction();
     let invalid = |message: String| CsvError::Invalid {
         file: file.to_string(),
         message,
@@ -700,8 +741,7 @@ pub fn parse_csv(
         return Err(invalid("no data rows".into()));
     }
     if scol.is_none() {
-        let test = ((rows as f64) * test_fraction).round() as usize;
-        is_test = (0..rows).map(|r| r >= rows - test).collect();
+        is_test = holdout.rows(rows);
     }
     let text_labels = y.len() < rows;
     let classify = match task {
@@ -764,11 +804,11 @@ pub fn load_csv(
     path: &Path,
     target: &str,
     task: Task,
-    test_fraction: f64,
+    holdout: Holdout,
     classes: Option<&[String]>,
 ) -> Result<Split, CsvError> {
     let (file, text) = read_csv(path)?;
-    parse_csv(&file, &text, target, task, test_fraction, classes)
+    parse_csv(&file, &text, target, task, holdout, classes)
 }
 
 /// The bundled digits: 64 pixels scaled to [0, 1], 10 classes, the
@@ -779,7 +819,7 @@ pub fn digits() -> Split {
         DIGITS_CSV,
         "label",
         Task::Classification,
-        0.0,
+        Holdout::Last(0.0),
         None,
     )
     .unwrap_or_else(|e| unreachable!("the bundled digits parse: {e}"));
@@ -947,17 +987,48 @@ mod tests {
 
     #[test]
     fn csv_errors_name_line_and_column() {
-        let e =
-            parse_csv("f.csv", "a,b,y\n1,2,0\n1,x,1\n", "y", Task::Auto, 0.2, None).unwrap_err();
+        let e = parse_csv(
+            "f.csv",
+            "a,b,y\n1,2,0\n1,x,1\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.2),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv line 3, column 2: \"x\" is not a number"
         );
-        let e = parse_csv("f.csv", "a,b,y\n1,2\n", "y", Task::Auto, 0.2, None).unwrap_err();
+        let e = parse_csv(
+            "f.csv",
+            "a,b,y\n1,2\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.2),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "f.csv line 2: expected 3 columns, found 2");
-        let e = parse_csv("f.csv", "a,b,y\n1,NaN,0\n", "y", Task::Auto, 0.2, None).unwrap_err();
+        let e = parse_csv(
+            "f.csv",
+            "a,b,y\n1,NaN,0\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.2),
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("line 2, column 2"), "{e}");
-        let e = parse_csv("f.csv", "a,b,y\n1,2,0\n", "z", Task::Auto, 0.2, None).unwrap_err();
+        let e = parse_csv(
+            "f.csv",
+            "a,b,y\n1,2,0\n",
+            "z",
+            Task::Auto,
+            Holdout::Last(0.2),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: no column named \"z\" (columns: a, b, y)"
@@ -967,23 +1038,55 @@ mod tests {
     #[test]
     fn a_byte_order_mark_and_quotes_are_not_part_of_names_or_numbers() {
         let text = "\u{feff}\"a\", \"b\" ,y\r\n\"1\",2,\" 0 \"\r\n3,4,1\r\n";
-        let s = parse_csv("f.csv", text, "a", Task::Regression, 0.0, None).unwrap();
+        let s = parse_csv(
+            "f.csv",
+            text,
+            "a",
+            Task::Regression,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap();
         assert_eq!(s.train.width, 2);
         assert_eq!(s.train.x, [2.0, 0.0, 4.0, 1.0]);
         assert!(matches!(&s.train.labels, Labels::Values(v) if v == &[1.0, 3.0]));
         // A quote that does not close, or text after it, is an error.
-        let e = parse_csv("f.csv", "a,y\n\"1,0\n", "y", Task::Auto, 0.0, None).unwrap_err();
+        let e = parse_csv(
+            "f.csv",
+            "a,y\n\"1,0\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: line 2, column 1: the quote that opens the cell is not closed (a cell cannot span lines)"
         );
-        let e = parse_csv("f.csv", "a,y\n1,\"0\"x\n", "y", Task::Auto, 0.0, None).unwrap_err();
+        let e = parse_csv(
+            "f.csv",
+            "a,y\n1,\"0\"x\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: line 2, column 2: text after the closing quote of the cell"
         );
         // A quote inside an unquoted cell stays, and is no number.
-        let e = parse_csv("f.csv", "a,y\n1\",0\n", "y", Task::Auto, 0.0, None).unwrap_err();
+        let e = parse_csv(
+            "f.csv",
+            "a,y\n1\",0\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv line 2, column 1: \"1\\\"\" is not a number"
@@ -994,14 +1097,29 @@ mod tests {
             split_cells("1,\"Smith, \"\"J\"\"\" , 2,").unwrap(),
             ["1", "Smith, \"J\"", "2", ""]
         );
-        let s = parse_csv("f.csv", text, "y", Task::Classification, 0.0, None);
+        let s = parse_csv(
+            "f.csv",
+            text,
+            "y",
+            Task::Classification,
+            Holdout::Last(0.0),
+            None,
+        );
         let e = s.unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv line 2, column 2: \"Smith, \\\"J\\\"\" is not a number"
         );
         let text = "a,\"y, label\"\n1,\"b, c\"\n2,a\n";
-        let s = parse_csv("f.csv", text, "y, label", Task::Auto, 0.0, None).unwrap();
+        let s = parse_csv(
+            "f.csv",
+            text,
+            "y, label",
+            Task::Auto,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap();
         match &s.train.labels {
             Labels::Classes { y, names } => {
                 assert_eq!(names, &["a", "b, c"]);
@@ -1009,7 +1127,15 @@ mod tests {
             }
             Labels::Values(_) => panic!("expected classes"),
         }
-        let e = parse_csv("f.csv", "a;b;y\n1;2;0\n", "y", Task::Auto, 0.0, None).unwrap_err();
+        let e = parse_csv(
+            "f.csv",
+            "a;b;y\n1;2;0\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("not semicolons"), "{e}");
     }
 
@@ -1037,7 +1163,7 @@ mod tests {
             e.to_string(),
             "f: no column named \"b\", which the model reads (its inputs: b, a)"
         );
-        let s = parse_csv("f", text, "species", Task::Auto, 0.0, None).unwrap();
+        let s = parse_csv("f", text, "species", Task::Auto, Holdout::Last(0.0), None).unwrap();
         assert_eq!(s.inputs, ["a", "b"]);
         for (text, target, error) in [
             (
@@ -1070,10 +1196,46 @@ mod tests {
     }
 
     #[test]
+    fn random_held_out_rows_are_the_same_for_a_file_and_give_a_sorted_file_every_class() {
+        // 30 rows sorted by class: the last fifth would be class 2 alone.
+        let mut text = String::from("a,y\n");
+        for r in 0..30 {
+            text += &format!("{r},{}\n", r / 10);
+        }
+        let held = |h| {
+            let s = parse_csv("f", &text, "y", Task::Auto, h, None).unwrap();
+            let (_, _, test) = classes_of(&s);
+            let mut rows = s.test.x.clone();
+            rows.sort_by(f32::total_cmp);
+            (test, rows)
+        };
+        let (last, rows) = held(Holdout::Last(0.2));
+        assert_eq!(last, [2; 6]);
+        assert_eq!(rows, [24.0, 25.0, 26.0, 27.0, 28.0, 29.0]);
+        let (random, rows) = held(Holdout::Random(0.2));
+        assert_eq!(random.len(), 6);
+        for c in 0..3 {
+            assert!(
+                random.contains(&c),
+                "class {c} has no held-out row: {random:?}"
+            );
+        }
+        assert_eq!(
+            held(Holdout::Random(0.2)).1,
+            rows,
+            "the same rows every time"
+        );
+        // Training rows keep the file's order.
+        let s = parse_csv("f", &text, "y", Task::Auto, Holdout::Random(0.2), None).unwrap();
+        assert!(s.train.x.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(s.train.rows() + s.test.rows(), 30);
+    }
+
+    #[test]
     fn held_out_fraction_and_column_names_are_checked() {
         let text = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n";
         for f in [-0.1, 1.0, 1.5, f64::NAN, f64::INFINITY] {
-            let e = parse_csv("f.csv", text, "y", Task::Auto, f, None).unwrap_err();
+            let e = parse_csv("f.csv", text, "y", Task::Auto, Holdout::Last(f), None).unwrap_err();
             assert_eq!(
                 e.to_string(),
                 format!("f.csv: the fraction of rows to hold out must be at least 0 and below 1, got {f}")
@@ -1081,7 +1243,7 @@ mod tests {
         }
         // 0 holds out nothing; 0.5 the last half; 0.9 all four rows.
         let rows = |f| {
-            parse_csv("f.csv", text, "y", Task::Auto, f, None)
+            parse_csv("f.csv", text, "y", Task::Auto, Holdout::Last(f), None)
                 .map(|s| (s.train.rows(), s.test.rows()))
         };
         assert_eq!(rows(0.0).unwrap(), (4, 0));
@@ -1091,15 +1253,31 @@ mod tests {
             "f.csv: no training rows"
         );
         // A name read as a column must name one column; other names may repeat.
-        let e = parse_csv("f.csv", "y,b,y\n1,2,0\n", "y", Task::Auto, 0.0, None).unwrap_err();
+        let e = parse_csv(
+            "f.csv",
+            "y,b,y\n1,2,0\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "f.csv: columns 1 and 3 are both named \"y\"");
         let two = "a,split,split,y\n1,0,0,3\n";
-        let e = parse_csv("f.csv", two, "y", Task::Auto, 0.0, None).unwrap_err();
+        let e = parse_csv("f.csv", two, "y", Task::Auto, Holdout::Last(0.0), None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: columns 2 and 3 are both named \"split\""
         );
-        let s = parse_csv("f.csv", "a,a,y\n1,2,0\n", "y", Task::Auto, 0.0, None).unwrap();
+        let s = parse_csv(
+            "f.csv",
+            "a,a,y\n1,2,0\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap();
         assert_eq!(s.train.x, [1.0, 2.0]);
     }
 
@@ -1119,7 +1297,7 @@ mod tests {
             "a,y\n1,7\n2,3\n3,7\n4,3\n5,5\n",
             "y",
             Task::Auto,
-            0.2,
+            Holdout::Last(0.2),
             None,
         )
         .unwrap();
@@ -1132,7 +1310,15 @@ mod tests {
         assert_eq!(t.x[1], [2.0, 0.0, 0.0, 0.0]);
         assert!(s.train.to_train_set::<4, 2>(LossKind::SoftmaxCe).is_err());
         // A file holding only some of the classes maps them the same way.
-        let s = parse_csv("f", "a,y\n1,5\n2,3\n", "y", Task::Auto, 0.0, None).unwrap();
+        let s = parse_csv(
+            "f",
+            "a,y\n1,5\n2,3\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap();
         assert_eq!(classes_of(&s).0, [5, 3]);
     }
 
@@ -1140,7 +1326,15 @@ mod tests {
     fn other_labels_are_numbered_in_sorted_order_and_text_labels_are_classes() {
         // Numbers that are not all small integers: ascending order.
         let text = "a,y\n1,30\n2,-1\n3,30\n4,12.5\n";
-        let s = parse_csv("f", text, "y", Task::Classification, 0.0, None).unwrap();
+        let s = parse_csv(
+            "f",
+            text,
+            "y",
+            Task::Classification,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap();
         let (y, names, _) = classes_of(&s);
         assert_eq!(
             (y, names),
@@ -1151,24 +1345,56 @@ mod tests {
         );
         // Text: a classification, even under --task auto, in byte order.
         let iris = "a,b,species\n1,2,virginica\n3,4,\"setosa\"\n5,6,versicolor\n7,8,setosa\n";
-        let s = parse_csv("f", iris, "species", Task::Auto, 0.25, None).unwrap();
+        let s = parse_csv("f", iris, "species", Task::Auto, Holdout::Last(0.25), None).unwrap();
         let (y, names, test) = classes_of(&s);
         assert_eq!(names, ["setosa", "versicolor", "virginica"]);
         assert_eq!((y, test), (vec![2, 0, 1], vec![0]));
         assert!(!names_are_indices(&names));
         // Mixed text and numbers are all text.
-        let s = parse_csv("f", "a,y\n1,2\n2,x\n3,10\n", "y", Task::Auto, 0.0, None).unwrap();
+        let s = parse_csv(
+            "f",
+            "a,y\n1,2\n2,x\n3,10\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap();
         assert_eq!(classes_of(&s).1, ["10", "2", "x"]);
         // Text is no regression target, and inputs must still be numbers.
-        let e = parse_csv("f", iris, "species", Task::Regression, 0.0, None).unwrap_err();
+        let e = parse_csv(
+            "f",
+            iris,
+            "species",
+            Task::Regression,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "f line 2, column 3: \"virginica\" is not a number"
         );
-        let e = parse_csv("f", "a,y\nx,1\n", "y", Task::Classification, 0.0, None).unwrap_err();
+        let e = parse_csv(
+            "f",
+            "a,y\nx,1\n",
+            "y",
+            Task::Classification,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "f line 2, column 1: \"x\" is not a number");
         // A NaN label is no class.
-        let e = parse_csv("f", "a,y\n1,NaN\n", "y", Task::Classification, 0.0, None).unwrap_err();
+        let e = parse_csv(
+            "f",
+            "a,y\n1,NaN\n",
+            "y",
+            Task::Classification,
+            Holdout::Last(0.0),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "f line 2, column 2: \"NaN\" is not a finite number"
@@ -1181,7 +1407,15 @@ mod tests {
             .map(String::from)
             .into();
         let two = "a,species\n1,virginica\n2,versicolor\n";
-        let s = parse_csv("f", two, "species", Task::Auto, 0.0, Some(&known)).unwrap();
+        let s = parse_csv(
+            "f",
+            two,
+            "species",
+            Task::Auto,
+            Holdout::Last(0.0),
+            Some(&known),
+        )
+        .unwrap();
         let (y, names, _) = classes_of(&s);
         assert_eq!((y, names), (vec![2, 1], known.clone()));
         let e = parse_csv(
@@ -1189,7 +1423,7 @@ mod tests {
             "a,species\n1,setosa\n2,rose\n",
             "species",
             Task::Auto,
-            0.0,
+            Holdout::Last(0.0),
             Some(&known),
         )
         .unwrap_err();
@@ -1197,11 +1431,27 @@ mod tests {
             e.to_string(),
             "f: line 3, column 2: \"rose\" is not one of the model's classes (setosa, versicolor, virginica)"
         );
-        let e = parse_csv("f", two, "species", Task::Regression, 0.0, Some(&known)).unwrap_err();
+        let e = parse_csv(
+            "f",
+            two,
+            "species",
+            Task::Regression,
+            Holdout::Last(0.0),
+            Some(&known),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("is a classifier"), "{e}");
         // Numeric names match numerically: "30.0" is class "30".
         let known: Vec<String> = ["-1", "12.5", "30"].map(String::from).into();
-        let s = parse_csv("f", "a,y\n1,30.0\n", "y", Task::Auto, 0.0, Some(&known)).unwrap();
+        let s = parse_csv(
+            "f",
+            "a,y\n1,30.0\n",
+            "y",
+            Task::Auto,
+            Holdout::Last(0.0),
+            Some(&known),
+        )
+        .unwrap();
         assert_eq!(classes_of(&s).0, [2]);
         assert!(names_are_indices(&["0".into(), "1".into()]));
     }

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tinytrain::{evaluate, init_seeded, Loss, Model, Network, Rng, Sgd, SgdConfig};
-use tinytrain_sim::data::{self, Labels, Split, Task};
+use tinytrain_sim::data::{self, Holdout, Labels, Split, Task};
 use tinytrain_sim::exchange::Recorded;
 use tinytrain_sim::nets::{self, LossKind, NetInfo};
 use tinytrain_sim::parallel::MAX_THREADS;
@@ -115,10 +115,14 @@ struct DataArgs {
     /// How to read the CSV target.
     #[arg(long, value_enum, default_value = "auto")]
     task: TaskArg,
-    /// Without a `split` column, hold out this fraction of the CSV rows (the
-    /// last ones): at least 0, below 1.
+    /// Without a `split` column, hold out this fraction of the CSV rows: at
+    /// least 0, below 1. They are drawn at random, with a seed of their own
+    /// (the same rows of a file in train, eval and every --seed).
     #[arg(long, default_value_t = 0.2, value_name = "F")]
     test_fraction: f64,
+    /// Hold out the last rows of the file instead (for data in time order).
+    #[arg(long)]
+    holdout_last: bool,
     /// Compiled-in network (see `tinytrain-sim nets`) [default: chosen by the data].
     #[arg(long, value_name = "NAME")]
     net: Option<String>,
@@ -380,7 +384,12 @@ fn resolve(
                 d.test_fraction
             );
         }
-        let split = data::load_csv(path, target, task, d.test_fraction, classes)?;
+        let holdout = if d.holdout_last {
+            Holdout::Last(d.test_fraction)
+        } else {
+            Holdout::Random(d.test_fraction)
+        };
+        let split = data::load_csv(path, target, task, holdout, classes)?;
         let classify = matches!(split.train.labels, Labels::Classes { .. });
         let name = match net_name {
             Some(n) => n,

@@ -400,6 +400,12 @@ fn csv_training_and_errors() {
         e.contains("--test-fraction must be at least 0 and below 1, got 1"),
         "{e}"
     );
+    // The last rows, for data in time order: the same count as drawn at random.
+    for order in [&[][..], &["--holdout-last"][..]] {
+        let args = ["train", "--csv", s(&good), "--target", "y", "--epochs", "1"];
+        let out = ok(&[&args[..], order].concat());
+        assert!(out.contains("160 training / 40 held-out"), "{out}");
+    }
     let twice = write("twice.csv", "y,b,y\n1,2,3\n");
     let e = fails(&["train", "--csv", s(&twice), "--target", "y"]);
     assert!(e.contains("columns 1 and 3 are both named \"y\""), "{e}");
