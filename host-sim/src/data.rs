@@ -976,6 +976,11 @@ pub fn mnist_shape(n: usize, seed: u64) -> Split {
 mod tests {
     use super::*;
 
+    /// `parse_csv` holding out nothing, for a file whose model records nothing.
+    fn parse(file: &str, text: &str, target: &str, task: Task) -> Result<Split, CsvError> {
+        parse_csv(file, text, target, task, Holdout::Last(0.0), None)
+    }
+
     #[test]
     fn digits_has_the_documented_split() {
         let d = digits();
@@ -1038,15 +1043,7 @@ mod tests {
     #[test]
     fn a_byte_order_mark_and_quotes_are_not_part_of_names_or_numbers() {
         let text = "\u{feff}\"a\", \"b\" ,y\r\n\"1\",2,\" 0 \"\r\n3,4,1\r\n";
-        let s = parse_csv(
-            "f.csv",
-            text,
-            "a",
-            Task::Regression,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap();
+        let s = parse("f.csv", text, "a", Task::Regression).unwrap();
         assert_eq!(s.train.width, 2);
         assert_eq!(s.train.x, [2.0, 0.0, 4.0, 1.0]);
         assert!(matches!(&s.train.labels, Labels::Values(v) if v == &[1.0, 3.0]));
@@ -1097,29 +1094,14 @@ mod tests {
             split_cells("1,\"Smith, \"\"J\"\"\" , 2,").unwrap(),
             ["1", "Smith, \"J\"", "2", ""]
         );
-        let s = parse_csv(
-            "f.csv",
-            text,
-            "y",
-            Task::Classification,
-            Holdout::Last(0.0),
-            None,
-        );
+        let s = parse("f.csv", text, "y", Task::Classification);
         let e = s.unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv line 2, column 2: \"Smith, \\\"J\\\"\" is not a number"
         );
         let text = "a,\"y, label\"\n1,\"b, c\"\n2,a\n";
-        let s = parse_csv(
-            "f.csv",
-            text,
-            "y, label",
-            Task::Auto,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap();
+        let s = parse("f.csv", text, "y, label", Task::Auto).unwrap();
         match &s.train.labels {
             Labels::Classes { y, names } => {
                 assert_eq!(names, &["a", "b, c"]);
@@ -1127,15 +1109,7 @@ mod tests {
             }
             Labels::Values(_) => panic!("expected classes"),
         }
-        let e = parse_csv(
-            "f.csv",
-            "a;b;y\n1;2;0\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f.csv", "a;b;y\n1;2;0\n", "y", Task::Auto).unwrap_err();
         assert!(e.to_string().contains("not semicolons"), "{e}");
     }
 
@@ -1163,7 +1137,7 @@ mod tests {
             e.to_string(),
             "f: no column named \"b\", which the model reads (its inputs: b, a)"
         );
-        let s = parse_csv("f", text, "species", Task::Auto, Holdout::Last(0.0), None).unwrap();
+        let s = parse("f", text, "species", Task::Auto).unwrap();
         assert_eq!(s.inputs, ["a", "b"]);
         for (text, target, error) in [
             (
@@ -1264,7 +1238,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.to_string(), "f.csv: columns 1 and 3 are both named \"y\"");
         let two = "a,split,split,y\n1,0,0,3\n";
-        let e = parse_csv("f.csv", two, "y", Task::Auto, Holdout::Last(0.0), None).unwrap_err();
+        let e = parse("f.csv", two, "y", Task::Auto).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: columns 2 and 3 are both named \"split\""
@@ -1326,15 +1300,7 @@ mod tests {
     fn other_labels_are_numbered_in_sorted_order_and_text_labels_are_classes() {
         // Numbers that are not all small integers: ascending order.
         let text = "a,y\n1,30\n2,-1\n3,30\n4,12.5\n";
-        let s = parse_csv(
-            "f",
-            text,
-            "y",
-            Task::Classification,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap();
+        let s = parse("f", text, "y", Task::Classification).unwrap();
         let (y, names, _) = classes_of(&s);
         assert_eq!(
             (y, names),
@@ -1362,15 +1328,7 @@ mod tests {
         .unwrap();
         assert_eq!(classes_of(&s).1, ["10", "2", "x"]);
         // Text is no regression target, and inputs must still be numbers.
-        let e = parse_csv(
-            "f",
-            iris,
-            "species",
-            Task::Regression,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f", iris, "species", Task::Regression).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f line 2, column 3: \"virginica\" is not a number"
