@@ -760,9 +760,10 @@ where
     // Standardised columns (the target too, for a regression through a
     // linear output), or a warning when they look too large to train on.
     let scaler = a.standardize.then(|| {
+        let probe = tinytrain::host::boxed::<N>();
         let linear_out = (0..N::LAYERS)
             .rev()
-            .find_map(|l| tinytrain::host::boxed::<N>().layer(l).map(|v| v.activation))
+            .find_map(|l| probe.layer(l).map(|v| v.activation))
             == Some("identity");
         Standardizer::fit(&split.train, info.loss == LossKind::Mse && linear_out)
     });

@@ -159,8 +159,9 @@ impl Standardizer {
         } else {
             cols.join(", ")
         };
+        let plural = if cols.len() == 1 { "" } else { "s" };
         format!(
-            "standardised {} input columns (mean±std: {shown}){target}; the saved model takes raw values",
+            "standardised {} input column{plural} (mean±std: {shown}){target}; the saved model takes raw values",
             cols.len()
         )
     }
