@@ -992,48 +992,16 @@ mod tests {
 
     #[test]
     fn csv_errors_name_line_and_column() {
-        let e = parse_csv(
-            "f.csv",
-            "a,b,y\n1,2,0\n1,x,1\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.2),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f.csv", "a,b,y\n1,2,0\n1,x,1\n", "y", Task::Auto).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv line 3, column 2: \"x\" is not a number"
         );
-        let e = parse_csv(
-            "f.csv",
-            "a,b,y\n1,2\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.2),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f.csv", "a,b,y\n1,2\n", "y", Task::Auto).unwrap_err();
         assert_eq!(e.to_string(), "f.csv line 2: expected 3 columns, found 2");
-        let e = parse_csv(
-            "f.csv",
-            "a,b,y\n1,NaN,0\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.2),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f.csv", "a,b,y\n1,NaN,0\n", "y", Task::Auto).unwrap_err();
         assert!(e.to_string().contains("line 2, column 2"), "{e}");
-        let e = parse_csv(
-            "f.csv",
-            "a,b,y\n1,2,0\n",
-            "z",
-            Task::Auto,
-            Holdout::Last(0.2),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f.csv", "a,b,y\n1,2,0\n", "z", Task::Auto).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: no column named \"z\" (columns: a, b, y)"
@@ -1048,42 +1016,18 @@ mod tests {
         assert_eq!(s.train.x, [2.0, 0.0, 4.0, 1.0]);
         assert!(matches!(&s.train.labels, Labels::Values(v) if v == &[1.0, 3.0]));
         // A quote that does not close, or text after it, is an error.
-        let e = parse_csv(
-            "f.csv",
-            "a,y\n\"1,0\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f.csv", "a,y\n\"1,0\n", "y", Task::Auto).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: line 2, column 1: the quote that opens the cell is not closed (a cell cannot span lines)"
         );
-        let e = parse_csv(
-            "f.csv",
-            "a,y\n1,\"0\"x\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f.csv", "a,y\n1,\"0\"x\n", "y", Task::Auto).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv: line 2, column 2: text after the closing quote of the cell"
         );
         // A quote inside an unquoted cell stays, and is no number.
-        let e = parse_csv(
-            "f.csv",
-            "a,y\n1\",0\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f.csv", "a,y\n1\",0\n", "y", Task::Auto).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f.csv line 2, column 1: \"1\\\"\" is not a number"
@@ -1227,15 +1171,7 @@ mod tests {
             "f.csv: no training rows"
         );
         // A name read as a column must name one column; other names may repeat.
-        let e = parse_csv(
-            "f.csv",
-            "y,b,y\n1,2,0\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f.csv", "y,b,y\n1,2,0\n", "y", Task::Auto).unwrap_err();
         assert_eq!(e.to_string(), "f.csv: columns 1 and 3 are both named \"y\"");
         let two = "a,split,split,y\n1,0,0,3\n";
         let e = parse("f.csv", two, "y", Task::Auto).unwrap_err();
@@ -1243,15 +1179,7 @@ mod tests {
             e.to_string(),
             "f.csv: columns 2 and 3 are both named \"split\""
         );
-        let s = parse_csv(
-            "f.csv",
-            "a,a,y\n1,2,0\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap();
+        let s = parse("f.csv", "a,a,y\n1,2,0\n", "y", Task::Auto).unwrap();
         assert_eq!(s.train.x, [1.0, 2.0]);
     }
 
@@ -1284,15 +1212,7 @@ mod tests {
         assert_eq!(t.x[1], [2.0, 0.0, 0.0, 0.0]);
         assert!(s.train.to_train_set::<4, 2>(LossKind::SoftmaxCe).is_err());
         // A file holding only some of the classes maps them the same way.
-        let s = parse_csv(
-            "f",
-            "a,y\n1,5\n2,3\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap();
+        let s = parse("f", "a,y\n1,5\n2,3\n", "y", Task::Auto).unwrap();
         assert_eq!(classes_of(&s).0, [5, 3]);
     }
 
@@ -1317,15 +1237,7 @@ mod tests {
         assert_eq!((y, test), (vec![2, 0, 1], vec![0]));
         assert!(!names_are_indices(&names));
         // Mixed text and numbers are all text.
-        let s = parse_csv(
-            "f",
-            "a,y\n1,2\n2,x\n3,10\n",
-            "y",
-            Task::Auto,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap();
+        let s = parse("f", "a,y\n1,2\n2,x\n3,10\n", "y", Task::Auto).unwrap();
         assert_eq!(classes_of(&s).1, ["10", "2", "x"]);
         // Text is no regression target, and inputs must still be numbers.
         let e = parse("f", iris, "species", Task::Regression).unwrap_err();
@@ -1333,26 +1245,10 @@ mod tests {
             e.to_string(),
             "f line 2, column 3: \"virginica\" is not a number"
         );
-        let e = parse_csv(
-            "f",
-            "a,y\nx,1\n",
-            "y",
-            Task::Classification,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f", "a,y\nx,1\n", "y", Task::Classification).unwrap_err();
         assert_eq!(e.to_string(), "f line 2, column 1: \"x\" is not a number");
         // A NaN label is no class.
-        let e = parse_csv(
-            "f",
-            "a,y\n1,NaN\n",
-            "y",
-            Task::Classification,
-            Holdout::Last(0.0),
-            None,
-        )
-        .unwrap_err();
+        let e = parse("f", "a,y\n1,NaN\n", "y", Task::Classification).unwrap_err();
         assert_eq!(
             e.to_string(),
             "f line 2, column 2: \"NaN\" is not a finite number"
