@@ -356,7 +356,7 @@ fn builtin(data: Dataset, seed: u64) -> Split {
 }
 
 /// Resolves the data set and the network from the command line; `fixed_net`
-/// is a network already known (from a saved model).
+/// is a network already known (from a saved model, by [`saved_net`]).
 /// `classes`: the class labels a saved model records, which number a CSV
 /// file's labels.
 fn resolve(
@@ -365,12 +365,8 @@ fn resolve(
     seed: u64,
     classes: Option<&[String]>,
 ) -> Result<(Split, &'static NetInfo, Option<Dataset>)> {
+    // (`saved_net` has already checked `--net` against a saved model.)
     let net_name = d.net.as_deref().or(fixed_net);
-    if let (Some(a), Some(b)) = (d.net.as_deref(), fixed_net) {
-        if a != b {
-            bail!("--net {a} does not match the saved model's network {b}");
-        }
-    }
     if let Some(path) = &d.csv {
         let task = match d.task {
             TaskArg::Auto => Task::Auto,
@@ -727,9 +723,11 @@ fn classifies(info: &NetInfo, split: &Split) -> bool {
     info.loss.classifies() || split.train.classes() > 0
 }
 
+/// `loaded`: the bytes of `a.load`, read once by the caller.
 fn train_net<N, L, const I: usize, const O: usize>(
     info: &NetInfo,
     a: &TrainArgs,
+    loaded: Option<&[u8]>,
     split: &Split,
     data: Option<Dataset>,
 ) -> Result<()>
@@ -817,10 +815,9 @@ where
     };
     let sgd = Sgd::new(cfg)?;
     let mut net = tinytrain::host::boxed::<N>();
-    match &a.load {
-        Some(path) => {
-            let bytes = read_file(path)?;
-            load_model(&mut *net, path, &bytes, info)?;
+    match a.load.as_deref().zip(loaded) {
+        Some((path, bytes)) => {
+            load_model(&mut *net, path, bytes, info)?;
             if let Some(sc) = &scaler {
                 sc.unfold(&mut *net);
             }
@@ -1317,14 +1314,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Train(a) => {
-            let (fixed, recorded) = match &a.load {
-                Some(p) => {
-                    let bytes = read_file(p)?;
-                    (
-                        saved_net(p, &bytes, a.data.net.as_deref())?,
-                        stored(p, &bytes)?,
-                    )
-                }
+            let loaded = a.load.as_deref().map(read_file).transpose()?;
+            let (fixed, recorded) = match a.load.as_deref().zip(loaded.as_deref()) {
+                Some((p, bytes)) => (
+                    saved_net(p, bytes, a.data.net.as_deref())?,
+                    stored(p, bytes)?,
+                ),
                 None => (None, Recorded::default()),
             };
             let (split, info, data) = resolve(&a.data, fixed, a.seed, recorded.classes.as_deref())?;
@@ -1333,7 +1328,11 @@ fn run(cli: Cli) -> Result<()> {
                 warn_unrecorded_classes(p, recorded.classes.is_some(), &split);
             }
             with_net!(info.name, |N, L, I, O| train_net::<N, L, I, O>(
-                info, &a, &split, data
+                info,
+                &a,
+                loaded.as_deref(),
+                &split,
+                data
             ))
             .unwrap_or_else(|| Err(anyhow!("unknown network {}", info.name)))
         }
