@@ -210,7 +210,7 @@ impl fmt::Display for CsvError {
                 text,
             } => write!(
                 f,
-                "{file} line {line}, column {column}: {text:?} is not a number"
+                "{file}: line {line}, column {column}: {text:?} is not a number"
             ),
             CsvError::NonFinite {
                 file,
@@ -219,7 +219,7 @@ impl fmt::Display for CsvError {
                 text,
             } => write!(
                 f,
-                "{file} line {line}, column {column}: {text:?} is not a finite number"
+                "{file}: line {line}, column {column}: {text:?} is not a finite number"
             ),
             CsvError::ColumnCount {
                 file,
@@ -228,7 +228,7 @@ impl fmt::Display for CsvError {
                 found,
             } => write!(
                 f,
-                "{file} line {line}: expected {expected} columns, found {found}"
+                "{file}: line {line}: expected {expected} columns, found {found}"
             ),
             CsvError::UnknownColumn {
                 file,
@@ -475,6 +475,17 @@ impl<'a> CsvText<'a> {
                 csv.header[0]
             )));
         }
+        // Columns are told apart by name (the target, a model's recorded
+        // inputs), so no two may share one.
+        for (b, name) in csv.header.iter().enumerate() {
+            if let Some(a) = csv.header[..b].iter().position(|n| n == name) {
+                return Err(csv.invalid(format!(
+                    "columns {} and {} are both named {name:?}",
+                    a + 1,
+                    b + 1
+                )));
+            }
+        }
         Ok(csv)
     }
 
@@ -485,16 +496,9 @@ impl<'a> CsvText<'a> {
         }
     }
 
-    /// The column named `name`, if any; an error if two are (columns are
-    /// told apart by name).
-    fn column(&self, name: &str) -> Result<Option<usize>, CsvError> {
-        let mut named = (1..).zip(&self.header).filter(|(_, c)| *c == name);
-        match (named.next(), named.next()) {
-            (Some((a, _)), Some((b, _))) => {
-                Err(self.invalid(format!("columns {a} and {b} are both named \"{name}\"")))
-            }
-            (first, _) => Ok(first.map(|(a, _)| a - 1)),
-        }
+    /// The column named `name`, if any (names are unique: [`CsvText::open`]).
+    fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|c| c == name)
     }
 
     /// The next line that is not blank: its number (1-based) and cells, as
@@ -547,6 +551,8 @@ impl<'a> CsvText<'a> {
 pub struct Inputs {
     /// Input columns per row.
     pub width: usize,
+    /// The input columns' names, in order.
+    pub names: Vec<String>,
     /// Row-major inputs, `rows × width`.
     pub x: Vec<f32>,
     /// The target column as written, if one was named.
@@ -582,7 +588,7 @@ pub fn parse_inputs(
 ) -> Result<Inputs, CsvError> {
     let mut csv = CsvText::open(file, text)?;
     let tcol = match target {
-        Some(name) => Some(csv.column(name)?.ok_or_else(|| CsvError::UnknownColumn {
+        Some(name) => Some(csv.column(name).ok_or_else(|| CsvError::UnknownColumn {
             file: file.to_string(),
             name: name.to_string(),
             columns: csv.header.clone(),
@@ -593,7 +599,7 @@ pub fn parse_inputs(
         Some(names) => names
             .iter()
             .map(|n| {
-                csv.column(n)?.ok_or_else(|| {
+                csv.column(n).ok_or_else(|| {
                     csv.invalid(format!(
                         "no column named {n:?}, which the model reads (its inputs: {})",
                         names.join(", ")
@@ -602,7 +608,7 @@ pub fn parse_inputs(
             })
             .collect::<Result<_, _>>()?,
         None => {
-            let scol = csv.column("split")?.filter(|&c| Some(c) != tcol);
+            let scol = csv.column("split").filter(|&c| Some(c) != tcol);
             (0..csv.header.len())
                 .filter(|&c| Some(c) != tcol && Some(c) != scol)
                 .collect()
@@ -628,6 +634,7 @@ pub fn parse_inputs(
     }
     Ok(Inputs {
         width,
+        names: columns.iter().map(|&c| csv.header[c].clone()).collect(),
         x,
         target: tcol.map(|c| Column {
             name: csv.header[c].clone(),
@@ -639,11 +646,25 @@ pub fn parse_inputs(
 /// Reads a CSV file's text.
 fn read_csv(path: &Path) -> Result<(String, String), CsvError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| CsvError::Io {
+    let bytes = std::fs::read(path).map_err(|e| CsvError::Io {
         file: file.clone(),
         message: e.to_string(),
     })?;
+    let text = utf8_text(bytes).map_err(|message| CsvError::Invalid {
+        file: file.clone(),
+        message,
+    })?;
     Ok((file, text))
+}
+
+/// A file's bytes as text, or an error naming the first line that is not
+/// UTF-8 (a spreadsheet may save in a legacy code page).
+fn utf8_text(bytes: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + good.iter().filter(|&&b| b == b'\n').count();
+        format!("line {line} is not UTF-8 text (save the file as UTF-8)")
+    })
 }
 
 /// Reads and parses a CSV file of inputs (see [`parse_inputs`]).
@@ -689,12 +710,12 @@ pub fn parse_csv(
         )));
     }
     let mut csv = CsvText::open(file, text)?;
-    let tcol = csv.column(target)?.ok_or_else(|| CsvError::UnknownColumn {
+    let tcol = csv.column(target).ok_or_else(|| CsvError::UnknownColumn {
         file: file.to_string(),
         name: target.to_string(),
         columns: csv.header.clone(),
     })?;
-    let scol = csv.column("split")?.filter(|&c| c != tcol);
+    let scol = csv.column("split").filter(|&c| c != tcol);
     let width = csv.header.len() - 1 - usize::from(scol.is_some());
     if width == 0 {
         return Err(invalid("no input columns besides the target".into()));
@@ -995,10 +1016,10 @@ mod tests {
         let e = parse("f.csv", "a,b,y\n1,2,0\n1,x,1\n", "y", Task::Auto).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "f.csv line 3, column 2: \"x\" is not a number"
+            "f.csv: line 3, column 2: \"x\" is not a number"
         );
         let e = parse("f.csv", "a,b,y\n1,2\n", "y", Task::Auto).unwrap_err();
-        assert_eq!(e.to_string(), "f.csv line 2: expected 3 columns, found 2");
+        assert_eq!(e.to_string(), "f.csv: line 2: expected 3 columns, found 2");
         let e = parse("f.csv", "a,b,y\n1,NaN,0\n", "y", Task::Auto).unwrap_err();
         assert!(e.to_string().contains("line 2, column 2"), "{e}");
         let e = parse("f.csv", "a,b,y\n1,2,0\n", "z", Task::Auto).unwrap_err();
@@ -1030,7 +1051,7 @@ mod tests {
         let e = parse("f.csv", "a,y\n1\",0\n", "y", Task::Auto).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "f.csv line 2, column 1: \"1\\\"\" is not a number"
+            "f.csv: line 2, column 1: \"1\\\"\" is not a number"
         );
         // Quoted cells may hold commas and doubled quotes.
         let text = "a,\"name, full\",y\n1,\"Smith, \"\"J\"\"\",2\n3,x,\"b, c\"\n";
@@ -1042,7 +1063,7 @@ mod tests {
         let e = s.unwrap_err();
         assert_eq!(
             e.to_string(),
-            "f.csv line 2, column 2: \"Smith, \\\"J\\\"\" is not a number"
+            "f.csv: line 2, column 2: \"Smith, \\\"J\\\"\" is not a number"
         );
         let text = "a,\"y, label\"\n1,\"b, c\"\n2,a\n";
         let s = parse("f.csv", text, "y, label", Task::Auto).unwrap();
@@ -1087,14 +1108,14 @@ mod tests {
             (
                 "a,species\n1,x\n",
                 None,
-                "f line 2, column 2: \"x\" is not a number",
+                "f: line 2, column 2: \"x\" is not a number",
             ),
             (
                 "a,b\n1,inf\n",
                 None,
-                "f line 2, column 2: \"inf\" is not a finite number",
+                "f: line 2, column 2: \"inf\" is not a finite number",
             ),
-            ("a,b\n1\n", None, "f line 2: expected 2 columns, found 1"),
+            ("a,b\n1\n", None, "f: line 2: expected 2 columns, found 1"),
             ("a,b\n", None, "f: no data rows"),
             ("y\n1\n", Some("y"), "f: no input columns"),
             (
@@ -1170,17 +1191,32 @@ mod tests {
             rows(0.9).unwrap_err().to_string(),
             "f.csv: no training rows"
         );
-        // A name read as a column must name one column; other names may repeat.
-        let e = parse("f.csv", "y,b,y\n1,2,0\n", "y", Task::Auto).unwrap_err();
-        assert_eq!(e.to_string(), "f.csv: columns 1 and 3 are both named \"y\"");
-        let two = "a,split,split,y\n1,0,0,3\n";
-        let e = parse("f.csv", two, "y", Task::Auto).unwrap_err();
+        // No two columns may share a name: the target, `split` and a
+        // model's recorded inputs are found by name. (A file with two input
+        // columns `a` used to train a model whose record of its inputs could
+        // not be read back.)
+        for (text, error) in [
+            ("y,b,y\n1,2,0\n", "columns 1 and 3 are both named \"y\""),
+            (
+                "a,split,split,y\n1,0,0,3\n",
+                "columns 2 and 3 are both named \"split\"",
+            ),
+            ("a,a,y\n1,2,0\n", "columns 1 and 2 are both named \"a\""),
+        ] {
+            let e = parse("f.csv", text, "y", Task::Auto).unwrap_err();
+            assert_eq!(e.to_string(), format!("f.csv: {error}"), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_names_its_line() {
+        assert_eq!(utf8_text(b"a,y\n1,0\n".to_vec()).unwrap(), "a,y\n1,0\n");
+        // "café" in Latin-1 on line 3.
+        let latin1 = b"a,y\n1,0\n2,caf\xe9\n".to_vec();
         assert_eq!(
-            e.to_string(),
-            "f.csv: columns 2 and 3 are both named \"split\""
+            utf8_text(latin1).unwrap_err(),
+            "line 3 is not UTF-8 text (save the file as UTF-8)"
         );
-        let s = parse("f.csv", "a,a,y\n1,2,0\n", "y", Task::Auto).unwrap();
-        assert_eq!(s.train.x, [1.0, 2.0]);
     }
 
     fn classes_of(s: &Split) -> (Vec<u16>, Vec<String>, Vec<u16>) {
@@ -1243,15 +1279,15 @@ mod tests {
         let e = parse("f", iris, "species", Task::Regression).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "f line 2, column 3: \"virginica\" is not a number"
+            "f: line 2, column 3: \"virginica\" is not a number"
         );
         let e = parse("f", "a,y\nx,1\n", "y", Task::Classification).unwrap_err();
-        assert_eq!(e.to_string(), "f line 2, column 1: \"x\" is not a number");
+        assert_eq!(e.to_string(), "f: line 2, column 1: \"x\" is not a number");
         // A NaN label is no class.
         let e = parse("f", "a,y\n1,NaN\n", "y", Task::Classification).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "f line 2, column 2: \"NaN\" is not a finite number"
+            "f: line 2, column 2: \"NaN\" is not a finite number"
         );
     }
 

@@ -112,14 +112,14 @@ struct DataArgs {
     /// The CSV column to predict.
     #[arg(long, value_name = "COLUMN")]
     target: Option<String>,
-    /// How to read the CSV target.
-    #[arg(long, value_enum, default_value = "auto")]
-    task: TaskArg,
+    /// How to read the CSV target [default: auto].
+    #[arg(long, value_enum)]
+    task: Option<TaskArg>,
     /// Without a `split` column, hold out this fraction of the CSV rows: at
     /// least 0, below 1. They are drawn at random, with a seed of their own
-    /// (the same rows of a file in train, eval and every --seed).
-    #[arg(long, default_value_t = 0.2, value_name = "F")]
-    test_fraction: f64,
+    /// (the same rows of a file in train, eval and every --seed) [default: 0.2].
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    test_fraction: Option<f64>,
     /// Hold out the last rows of the file instead (for data in time order).
     #[arg(long)]
     holdout_last: bool,
@@ -133,30 +133,31 @@ struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Passes over the training data [default: per data set, e.g. 30 for digits].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     epochs: Option<u32>,
-    /// Mini-batch size; each epoch uses floor(n / batch) full batches [default: per data set].
-    #[arg(long)]
+    /// Mini-batch size; each epoch uses floor(n / batch) full batches
+    /// [default: per data set, at most the training rows].
+    #[arg(long, allow_negative_numbers = true)]
     batch: Option<usize>,
     /// SGD learning rate, in (0, 10] [default: per data set].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f32>,
     /// SGD momentum, in [0, 1) [default: per data set].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     momentum: Option<f32>,
     /// L2 weight decay, in [0, 1].
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     weight_decay: f32,
     /// Clip the mean gradient to this global L2 norm.
-    #[arg(long, value_name = "NORM")]
+    #[arg(long, value_name = "NORM", allow_negative_numbers = true)]
     clip: Option<f32>,
     /// Seed for initialisation, shuffling and synthetic data.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     seed: u64,
     /// Worker threads, 1 to 1024; the weights are bit-identical for every
     /// count. Steps with little work (batch × parameters under 16,384 per
     /// thread, e.g. xor) use fewer threads [default: all cores].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
     /// Train on the samples in stored order (no shuffle) [default for xor].
     #[arg(long)]
@@ -254,17 +255,22 @@ struct BenchArgs {
     /// Thread counts from 1 to 1024, comma-separated, each run once; 1 is
     /// always run first as the baseline [default: 1, 2, ... up to the number
     /// of cores].
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        allow_negative_numbers = true
+    )]
     threads: Option<Vec<usize>>,
     /// A smoke run of seconds instead of the full workloads (200 W1 epochs,
     /// 2 W2 epochs, 256 W3 samples, one round); its figures are not benchmarks.
     #[arg(long)]
     quick: bool,
     /// Rounds (every thread count once per round); figures are medians [default: 3, quick 1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     rounds: Option<usize>,
     /// FP32 peak of one core in GFLOP/s, instead of measuring it with an FMA loop.
-    #[arg(long, value_name = "GFLOPS")]
+    #[arg(long, value_name = "GFLOPS", allow_negative_numbers = true)]
     peak_gflops: Option<f64>,
     /// Also write the results as JSON.
     #[arg(long, value_name = "FILE")]
@@ -277,6 +283,10 @@ struct BenchArgs {
     #[arg(long)]
     fixed_team: bool,
 }
+
+/// The fraction of a CSV file's rows held out when it has no `split`
+/// column and `--test-fraction` is not given.
+const DEFAULT_TEST_FRACTION: f64 = 0.2;
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -368,22 +378,20 @@ fn resolve(
     // (`saved_net` has already checked `--net` against a saved model.)
     let net_name = d.net.as_deref().or(fixed_net);
     if let Some(path) = &d.csv {
-        let task = match d.task {
+        let task = match d.task.unwrap_or(TaskArg::Auto) {
             TaskArg::Auto => Task::Auto,
             TaskArg::Regression => Task::Regression,
             TaskArg::Classification => Task::Classification,
         };
         let target = d.target.as_deref().unwrap_or_default();
-        if !(0.0..1.0).contains(&d.test_fraction) {
-            bail!(
-                "--test-fraction must be at least 0 and below 1, got {}",
-                d.test_fraction
-            );
+        let fraction = d.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
+        if !(0.0..1.0).contains(&fraction) {
+            bail!("--test-fraction must be at least 0 and below 1, got {fraction}");
         }
         let holdout = if d.holdout_last {
-            Holdout::Last(d.test_fraction)
+            Holdout::Last(fraction)
         } else {
-            Holdout::Random(d.test_fraction)
+            Holdout::Random(fraction)
         };
         let split = data::load_csv(path, target, task, holdout, classes)?;
         let classify = matches!(split.train.labels, Labels::Classes { .. });
@@ -398,6 +406,18 @@ fn resolve(
             })?,
         };
         return Ok((split, net_info(name)?, None));
+    }
+    // Options that only a CSV file uses would be ignored: say so instead.
+    let csv_only = [
+        ("--target", d.target.is_some()),
+        ("--task", d.task.is_some()),
+        ("--test-fraction", d.test_fraction.is_some()),
+        ("--holdout-last", d.holdout_last),
+    ];
+    if let Some((option, _)) = csv_only.iter().find(|(_, given)| *given) {
+        bail!(
+            "{option} applies to a CSV file (--csv FILE); the built-in data sets have their own targets and held-out rows"
+        );
     }
     let data = match (d.data, net_name) {
         (Some(data), _) => data,
@@ -509,7 +529,24 @@ fn check_inputs(model: &Path, recorded: &Recorded, split: &Split) -> Result<()> 
             model.display(),
             names.join(", ")
         ),
-        _ => Ok(()),
+        _ => {
+            warn_unrecorded_inputs(model, recorded, &split.name, &split.inputs);
+            Ok(())
+        }
+    }
+}
+
+/// Says so when a model records no input columns (a weight blob, a file
+/// from PyTorch) and a CSV file's columns are taken as its inputs by
+/// position, unchecked.
+fn warn_unrecorded_inputs(model: &Path, recorded: &Recorded, file: &str, columns: &[String]) {
+    if recorded.inputs.is_none() && !columns.is_empty() {
+        eprintln!(
+            "warning: {} records no input columns, so {file}'s input columns ({}) are read by \
+             position, unchecked (a model saved as .safetensors from a CSV file records them)",
+            model.display(),
+            columns.join(", ")
+        );
     }
 }
 
@@ -789,7 +826,18 @@ where
     let mut test: TrainSet<I, O> = fit(&split.test, "held-out rows")?;
     let def = defaults(data);
     let epochs = a.epochs.unwrap_or(def.epochs);
-    let batch = a.batch.unwrap_or(def.batch);
+    // The default batch is at most the training rows (a small CSV file);
+    // a --batch that is larger is an error below.
+    let batch = a.batch.unwrap_or_else(|| {
+        let fits = def.batch.min(train.len()).max(1);
+        if fits < def.batch {
+            eprintln!(
+                "note: batch {fits}, all the training rows (the default, {}, is more)",
+                def.batch
+            );
+        }
+        fits
+    });
     let threads = a.threads.unwrap_or_else(cores);
     if !(1..=MAX_THREADS).contains(&threads) {
         bail!("--threads must be between 1 and {MAX_THREADS}, got {threads}");
@@ -1363,6 +1411,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             let inputs =
                 data::load_inputs(&a.csv, a.target.as_deref(), recorded.inputs.as_deref())?;
+            let file = a.csv.display().to_string();
+            warn_unrecorded_inputs(&a.load, &recorded, &file, &inputs.names);
             let text = with_net!(info.name, |N, L, I, O| predict_net::<N, I, O>(
                 info,
                 &a.load,

@@ -409,6 +409,44 @@ fn csv_training_and_errors() {
     let twice = write("twice.csv", "y,b,y\n1,2,3\n");
     let e = fails(&["train", "--csv", s(&twice), "--target", "y"]);
     assert!(e.contains("columns 1 and 3 are both named \"y\""), "{e}");
+    // Two input columns of one name: the model's record of its inputs
+    // would name one column twice (and could not be read back).
+    let twice = write("inputs_twice.csv", "a,a,y\n1,2,0\n3,4,1\n");
+    let e = fails(&["train", "--csv", s(&twice), "--target", "y"]);
+    assert!(e.contains("columns 1 and 2 are both named \"a\""), "{e}");
+    // A spreadsheet's legacy code page: "café" in Latin-1 on line 3.
+    let latin1 = dir.join("latin1.csv");
+    std::fs::write(&latin1, b"a,y\n1,tea\n2,caf\xe9\n").unwrap();
+    let e = fails(&["train", "--csv", s(&latin1), "--target", "y"]);
+    assert!(e.contains("latin1.csv: line 3 is not UTF-8 text"), "{e}");
+
+    // A file with fewer training rows than the default batch (32) trains
+    // on batches of all of them; a --batch that is larger is an error.
+    let small = write(
+        "small.csv",
+        "a,b,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n0.5,0.5,1\n",
+    );
+    let args = [
+        "train",
+        "--csv",
+        s(&small),
+        "--target",
+        "y",
+        "--epochs",
+        "2",
+    ];
+    let (out, err) = ok_with_stderr(&[&args[..], &["--test-fraction", "0"]].concat());
+    assert!(out.contains("5 training / 0 held-out"), "{out}");
+    assert!(out.contains("batch 5,"), "{out}");
+    assert!(
+        err.contains("note: batch 5, all the training rows (the default, 32, is more)"),
+        "{err}"
+    );
+    let e = fails(&[&args[..], &["--test-fraction", "0", "--batch", "6"]].concat());
+    assert!(
+        e.contains("--batch must be between 1 and the 5 training samples, got 6"),
+        "{e}"
+    );
 
     // A run that fails keeps the weights from before the failing step beside the
     // --save file, which it leaves alone: inputs near 1e18 overflow the loss.
@@ -566,6 +604,12 @@ fn text_class_labels_are_recorded_by_safetensors_and_exported() {
             && warn.contains("(by output: 0 versicolor, 1 virginica)"),
         "{warn}"
     );
+    // Nor which column is which: they are read by position.
+    assert!(
+        warn.contains("records no input columns, so")
+            && warn.contains("input columns (length, width) are read by position, unchecked"),
+        "{warn}"
+    );
     // A label the model never saw is an error naming it.
     let rose = dir.join("rose.csv");
     std::fs::write(&rose, "length,width,species\n0.5,1,rose\n").unwrap();
@@ -648,6 +692,10 @@ fn text_class_labels_are_recorded_by_safetensors_and_exported() {
     assert!(
         out.is_empty() && note.contains("wrote 2 predictions"),
         "{out}{note}"
+    );
+    assert!(
+        note.contains("inputs.csv's input columns (length, width) are read by position"),
+        "{note}"
     );
     let text = std::fs::read_to_string(&predicted).unwrap();
     assert!(text.starts_with("prediction,p_0,p_1,"), "{text}");
@@ -754,6 +802,46 @@ fn interrupt_keeps_the_epochs_weights(signal: &str) {
         std::fs::read(&partial).unwrap(),
         std::fs::read(&full).unwrap()
     );
+}
+
+#[test]
+fn options_that_do_not_apply_and_negative_values_are_named() {
+    // CSV options with built-in data would be ignored: each is an error.
+    for (option, value) in [
+        ("--target", Some("y")),
+        ("--task", Some("regression")),
+        ("--test-fraction", Some("0.3")),
+        ("--holdout-last", None),
+    ] {
+        let mut args = vec!["train", "--data", "xor", "--epochs", "1", option];
+        args.extend(value);
+        let e = fails(&args);
+        assert!(
+            e.contains(&format!("{option} applies to a CSV file (--csv FILE)")),
+            "{e}"
+        );
+    }
+    // A negative number is a value out of range, not an unknown option.
+    for (option, error) in [
+        ("--lr", "lr must be finite and in (0, 10]"),
+        ("--clip", "clip_norm must be finite and > 0"),
+        ("--momentum", "momentum must be in [0, 1)"),
+        ("--weight-decay", "weight_decay must be in [0, 1]"),
+    ] {
+        let e = fails(&["train", "--data", "xor", "--epochs", "1", option, "-1"]);
+        assert!(e.contains(error), "{option}: {e}");
+    }
+    for option in ["--epochs", "--batch", "--seed", "--threads"] {
+        let out = run(&["train", "--data", "xor", option, "-1"]);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{e}");
+        assert!(
+            e.contains(&format!("invalid value '-1' for '{option}")),
+            "{e}"
+        );
+    }
+    let e = fails(&["bench", "--quick", "--peak-gflops", "-1"]);
+    assert!(e.contains("--peak-gflops must be a positive number"), "{e}");
 }
 
 #[test]
