@@ -351,11 +351,40 @@ pub fn is_safetensors(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
 }
 
+/// Whether a saved model's `bytes` are to be read as safetensors: by their
+/// content (a blob starts with [`tinytrain::blob::MAGIC`], a safetensors
+/// file with its header's length and then `{`), whatever the file is
+/// called; by `path`'s extension when the content is neither (to say what
+/// is wrong with it).
+pub fn reads_as_safetensors(path: &Path, bytes: &[u8]) -> bool {
+    if bytes.starts_with(&tinytrain::blob::MAGIC) {
+        false
+    } else if bytes.get(8) == Some(&b'{') {
+        true
+    } else {
+        is_safetensors(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::nets::{self, Digits};
     use tinytrain::{init_seeded, Init};
+
+    #[test]
+    fn a_model_is_read_by_its_content_before_its_name() {
+        let mut net = tinytrain::host::boxed::<Digits>();
+        init_seeded(&mut *net, Init::PyTorchDefault, 1);
+        let blob = tinytrain::host::to_blob(&*net).unwrap();
+        let st = to_safetensors(&*net, "digits", &Recorded::default()).unwrap();
+        let (bin, sft) = (Path::new("m.bin"), Path::new("m.safetensors"));
+        assert!(!reads_as_safetensors(sft, &blob));
+        assert!(reads_as_safetensors(bin, &st));
+        // Neither: the name says which error to give.
+        assert!(reads_as_safetensors(sft, &[7; 32]));
+        assert!(!reads_as_safetensors(bin, &[7; 32]));
+    }
 
     #[test]
     fn safetensors_round_trip_is_bit_exact() {

@@ -441,7 +441,7 @@ fn resolve(
 /// model at all is an error saying why.
 fn saved_net(path: &Path, bytes: &[u8], net: Option<&str>) -> Result<Option<&'static str>> {
     let at = |e: String| anyhow!("{}: {e}", path.display());
-    let named = if exchange::is_safetensors(path) {
+    let named = if exchange::reads_as_safetensors(path, bytes) {
         match exchange::safetensors_net_name(bytes).map_err(at)? {
             Some(name) => Some(nets::find(&name).ok_or_else(|| {
                 at(format!(
@@ -503,7 +503,7 @@ fn blob_net(bytes: &[u8]) -> std::result::Result<Option<&'static NetInfo>, Strin
 
 /// What a saved model records (only a safetensors file can).
 fn stored(path: &Path, bytes: &[u8]) -> Result<Recorded> {
-    if !exchange::is_safetensors(path) {
+    if !exchange::reads_as_safetensors(path, bytes) {
         return Ok(Recorded::default());
     }
     exchange::safetensors_recorded(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
@@ -614,7 +614,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn load_model<N: Model>(net: &mut N, path: &Path, bytes: &[u8], info: &NetInfo) -> Result<()> {
-    if exchange::is_safetensors(path) {
+    if exchange::reads_as_safetensors(path, bytes) {
         exchange::load_safetensors(net, bytes)
             .map_err(|e| anyhow!("{}: {e} (network {})", path.display(), info.name))
     } else {

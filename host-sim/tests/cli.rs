@@ -313,6 +313,19 @@ fn digits_reaches_94_percent_and_round_trips_through_save_and_load() {
             );
         }
     }
+
+    // A model is read as what its bytes are, whatever its name says: the
+    // safetensors export under a .bin name, the blob under a .safetensors one.
+    let model_bytes = std::fs::read(&model).unwrap();
+    for (name, bytes) in [
+        ("digits-st.bin", &st_bytes),
+        ("digits-blob.safetensors", &model_bytes),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let out = ok(&["eval", "--load", s(&p)]);
+        assert_eq!(out.replace(name, "digits.bin"), eval, "{name}");
+    }
 }
 
 #[test]
