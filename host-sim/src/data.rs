@@ -208,10 +208,25 @@ impl fmt::Display for CsvError {
                 line,
                 column,
                 text,
-            } => write!(
+            } if text.is_empty() => write!(
                 f,
-                "{file}: line {line}, column {column}: {text:?} is not a number"
+                "{file}: line {line}, column {column} is empty (a missing value: fill it in or drop the row)"
             ),
+            CsvError::NotANumber {
+                file,
+                line,
+                column,
+                text,
+            } => {
+                write!(
+                    f,
+                    "{file}: line {line}, column {column}: {text:?} is not a number"
+                )?;
+                if marks_missing(text) {
+                    write!(f, " (a missing value? fill it in or drop the row)")?;
+                }
+                Ok(())
+            }
             CsvError::NonFinite {
                 file,
                 line,
@@ -245,6 +260,14 @@ impl fmt::Display for CsvError {
 }
 
 impl std::error::Error for CsvError {}
+
+/// Whether a cell holds one of the words that spreadsheets and data tools
+/// write for a missing value (`NA`, `N/A`, `null`, `None`, `?`, …).
+fn marks_missing(text: &str) -> bool {
+    ["na", "n/a", "null", "none", "nil", "missing", "?"]
+        .iter()
+        .any(|m| text.eq_ignore_ascii_case(m))
+}
 
 /// How to read the target column of a CSV file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -736,8 +759,16 @@ pub fn parse_csv(
             let text: &str = text;
             if c == tcol {
                 cells_y.push((line_no, text.to_string()));
-                // A class label may be text, unless the task is regression.
-                if task != Task::Regression && text.parse::<f32>().is_err() {
+                if task == Task::Auto && classes.is_none() && marks_missing(text) {
+                    return Err(invalid(format!(
+                        "line {line_no}, column {}: the target {text:?} looks like a missing value: \
+                         drop the row, or give --task classification to make it a class",
+                        c + 1
+                    )));
+                }
+                // A class label may be text, unless the task is regression;
+                // an empty cell is a missing value (an error below).
+                if task != Task::Regression && !text.is_empty() && text.parse::<f32>().is_err() {
                     continue;
                 }
             }
@@ -1027,6 +1058,38 @@ mod tests {
             e.to_string(),
             "f.csv: no column named \"z\" (columns: a, b, y)"
         );
+    }
+
+    #[test]
+    fn missing_values_are_named_as_such() {
+        let missing = "(a missing value: fill it in or drop the row)";
+        for (text, task, error) in [
+            // An empty input cell, and an empty target, whatever the task
+            // (it used to become a class of its own).
+            ("a,b,y\n1,,0\n", Task::Auto, format!("line 2, column 2 is empty {missing}")),
+            ("a,y\n1,0\n2,\n", Task::Auto, format!("line 3, column 2 is empty {missing}")),
+            ("a,y\n1,x\n2,\n", Task::Classification, format!("line 3, column 2 is empty {missing}")),
+            ("a,y\n1,0.5\n2,\n", Task::Regression, format!("line 3, column 2 is empty {missing}")),
+            // A word for a missing value among the inputs…
+            (
+                "a,y\nNA,1\n",
+                Task::Auto,
+                "line 2, column 1: \"NA\" is not a number (a missing value? fill it in or drop the row)".into(),
+            ),
+            // …or as the target: with labels found by themselves, it would
+            // become a class.
+            (
+                "a,y\n1,0\n2,1\n3,n/a\n",
+                Task::Auto,
+                "line 4, column 2: the target \"n/a\" looks like a missing value: drop the row, or give --task classification to make it a class".into(),
+            ),
+        ] {
+            let e = parse("f.csv", text, "y", task).unwrap_err();
+            assert_eq!(e.to_string(), format!("f.csv: {error}"), "{text:?}");
+        }
+        // Asked for, it is a class.
+        let s = parse("f.csv", "a,y\n1,0\n2,1\n3,NA\n", "y", Task::Classification).unwrap();
+        assert_eq!(classes_of(&s).1, ["0", "1", "NA"]);
     }
 
     #[test]
