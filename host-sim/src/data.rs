@@ -762,7 +762,7 @@ pub fn parse_csv(
                 if task == Task::Auto && classes.is_none() && marks_missing(text) {
                     return Err(invalid(format!(
                         "line {line_no}, column {}: the target {text:?} looks like a missing value: \
-                         drop the row, or give --task classification to make it a class",
+                         drop the row, or give --task classification if it is a class",
                         c + 1
                     )));
                 }
@@ -1081,7 +1081,7 @@ mod tests {
             (
                 "a,y\n1,0\n2,1\n3,n/a\n",
                 Task::Auto,
-                "line 4, column 2: the target \"n/a\" looks like a missing value: drop the row, or give --task classification to make it a class".into(),
+                "line 4, column 2: the target \"n/a\" looks like a missing value: drop the row, or give --task classification if it is a class".into(),
             ),
         ] {
             let e = parse("f.csv", text, "y", task).unwrap_err();
