@@ -394,6 +394,9 @@ fn resolve(
             Holdout::Random(fraction)
         };
         let split = data::load_csv(path, target, task, holdout, classes)?;
+        if task == Task::Auto {
+            note_integer_regression(&split, target);
+        }
         let classify = matches!(split.train.labels, Labels::Classes { .. });
         let name = match net_name {
             Some(n) => n,
@@ -428,6 +431,26 @@ fn resolve(
     };
     let info = net_info(net_name.unwrap_or(default_net_of(data)))?;
     Ok((builtin(data, seed), info, Some(data)))
+}
+
+/// Says why `--task auto` read a target of whole numbers as a regression:
+/// more distinct values than a classifier has outputs.
+fn note_integer_regression(split: &Split, target: &str) {
+    let (Labels::Values(a), Labels::Values(b)) = (&split.train.labels, &split.test.labels) else {
+        return;
+    };
+    let mut values: Vec<f32> = a.iter().chain(b).copied().collect();
+    if values.iter().any(|v| v.fract() != 0.0) {
+        return;
+    }
+    values.sort_by(f32::total_cmp);
+    values.dedup();
+    eprintln!(
+        "note: {target} holds {} distinct whole numbers, more than the {} classes a classifier \
+         has: read as a regression",
+        values.len(),
+        data::CLASSES_BY_VALUE
+    );
 }
 
 /// Which network a saved model belongs to, given `--net` as `net`.

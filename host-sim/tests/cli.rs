@@ -455,6 +455,27 @@ fn csv_training_and_errors() {
         err.contains("note: batch 5, all the training rows (the default, 32, is more)"),
         "{err}"
     );
+    // Whole numbers with more distinct values than a classifier has
+    // outputs are read as a regression, and a note says why.
+    let mut twelve = String::from("a,y\n");
+    for k in 0..48 {
+        twelve += &format!("{},{}\n", k as f32 / 48.0, k % 12);
+    }
+    let twelve = write("twelve.csv", &twelve);
+    let (out, err) = ok_with_stderr(&[
+        "train",
+        "--csv",
+        s(&twelve),
+        "--target",
+        "y",
+        "--epochs",
+        "1",
+    ]);
+    assert!(out.contains("csv8-reg"), "{out}");
+    assert!(
+        err.contains("note: y holds 12 distinct whole numbers, more than the 10 classes a classifier has: read as a regression"),
+        "{err}"
+    );
     let e = fails(&[&args[..], &["--test-fraction", "0", "--batch", "6"]].concat());
     assert!(
         e.contains("--batch must be between 1 and the 5 training samples, got 6"),
