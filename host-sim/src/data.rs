@@ -327,6 +327,19 @@ pub const HOLDOUT_SEED: u64 = 0x0005_9117;
 /// compiled-in classifiers have at most 10 outputs).
 pub const CLASSES_BY_VALUE: usize = 10;
 
+/// How many distinct values `values` holds, if all are whole numbers:
+/// `--task auto` classifies such a target when there are at most
+/// [`CLASSES_BY_VALUE`].
+pub fn distinct_whole_numbers(values: &[f32]) -> Option<usize> {
+    if values.iter().any(|v| v.fract() != 0.0) {
+        return None;
+    }
+    let mut distinct = values.to_vec();
+    distinct.sort_by(f32::total_cmp);
+    distinct.dedup();
+    Some(distinct.len())
+}
+
 /// Whether class names are those of labels that are their own index
 /// (`"0"`, `"1"`, …): a model needs no record of them.
 pub fn names_are_indices(names: &[String]) -> bool {
@@ -798,10 +811,7 @@ pub fn parse_csv(
     let text_labels = y.len() < rows;
     let classify = match task {
         Task::Auto if classes.is_none() && !text_labels => {
-            let mut distinct: Vec<f32> = y.clone();
-            distinct.sort_by(f32::total_cmp);
-            distinct.dedup();
-            y.iter().all(|v| v.fract() == 0.0) && distinct.len() <= 10
+            distinct_whole_numbers(&y).is_some_and(|n| n <= CLASSES_BY_VALUE)
         }
         Task::Regression => false,
         Task::Auto | Task::Classification => true,

@@ -439,18 +439,14 @@ fn note_integer_regression(split: &Split, target: &str) {
     let (Labels::Values(a), Labels::Values(b)) = (&split.train.labels, &split.test.labels) else {
         return;
     };
-    let mut values: Vec<f32> = a.iter().chain(b).copied().collect();
-    if values.iter().any(|v| v.fract() != 0.0) {
-        return;
+    let values: Vec<f32> = a.iter().chain(b).copied().collect();
+    if let Some(n) = data::distinct_whole_numbers(&values) {
+        eprintln!(
+            "note: {target} holds {n} distinct whole numbers, more than the {} classes a \
+             classifier has: read as a regression",
+            data::CLASSES_BY_VALUE
+        );
     }
-    values.sort_by(f32::total_cmp);
-    values.dedup();
-    eprintln!(
-        "note: {target} holds {} distinct whole numbers, more than the {} classes a classifier \
-         has: read as a regression",
-        values.len(),
-        data::CLASSES_BY_VALUE
-    );
 }
 
 /// Which network a saved model belongs to, given `--net` as `net`.
