@@ -17,7 +17,7 @@ for tool in cargo qemu-system-arm arm-none-eabi-size timeout "$DEFMT_PRINT"; do
   command -v "$tool" >/dev/null || { echo "run-tests.sh: $tool not found (see firmware/README.md)" >&2; exit 2; }
 done
 
-PROGRAMS=(xor digits sensor bench)
+PROGRAMS=(xor digits sensor sensor-replay bench)
 FOOTPRINTS=(empty footprint-w1 footprint-w1-sample footprint-w2-sample footprint-w2-batch)
 # Needs more than the M0's 16 KiB of RAM (network + gradient store): checked not to link there.
 M4F_ONLY=(footprint-w2-batch)
@@ -103,6 +103,10 @@ for t in $M4F $M0; do
   run "sensor ($name)" $dir/sensor
   check "sensor ($name): $(grep -oE 'sensor accuracy [0-9.]+' <<<"$out" || echo 'sensor accuracy ?'), LED on" \
     'LED switched [0-9]+ times while learning, now on' 'PASS: sensor'
+
+  run "sensor-replay ($name)" $dir/sensor-replay
+  check "sensor-replay ($name): $(grep -oE 'sensor-replay accuracy [0-9.]+' <<<"$out" || echo 'sensor-replay accuracy ?')" \
+    'PASS: sensor-replay'
 
   for profile in release speed; do
     run "bench ($name, $profile, -icount shift=0)" target/$t/$profile/bench 1

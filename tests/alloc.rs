@@ -1,4 +1,4 @@
-//! Training, inference and blobs never touch the heap: a counting global
+//! Training (from a replay buffer too), inference and blobs never touch the heap: a counting global
 //! allocator proves it (per thread, so the test harness does not interfere).
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -62,6 +62,7 @@ fn no_heap_in_init_forward_backward_step_serialize_load() {
         .collect();
     let ys: Vec<u16> = (0..32).map(|i| (i % 4) as u16).collect();
     let mut order = vec![0u16; 32];
+    let mut replay = Box::new(tinytrain::Replay::<16, 4, 24>::reservoir(1));
 
     let n = allocations_during(|| {
         tinytrain::init(&mut *net, Init::HeUniform, &mut Rng::seed(1));
@@ -103,6 +104,11 @@ fn no_heap_in_init_forward_backward_step_serialize_load() {
             sgd,
         );
         t.epoch(&mut data, &mut order, 8, &mut Rng::seed(2))
+            .unwrap();
+        for (x, &y) in xs.iter().zip(&ys) {
+            replay.push(x, Target::Class(usize::from(y))).unwrap();
+        }
+        t.epoch(&mut *replay, &mut order, 8, &mut Rng::seed(3))
             .unwrap();
         blob::save(&*net, &mut bytes).unwrap();
         let mut copy = Net::ZERO;

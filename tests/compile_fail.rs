@@ -1,4 +1,5 @@
-//! Shapes are checked by the compiler: mis-wired networks do not build.
+//! Shapes are checked by the compiler: mis-wired networks (and a replay
+//! buffer of no samples) do not build.
 
 #[test]
 fn miswired_networks_do_not_compile() {

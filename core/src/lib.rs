@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod loss;
 pub mod math;
 pub mod network;
+pub mod replay;
 pub mod rng;
 pub mod train;
 
@@ -24,6 +25,7 @@ pub use init::{init, init_seeded, Init};
 pub use loss::{argmax, BinaryCrossEntropy, Loss, Mse, SoftmaxCrossEntropy, Target};
 pub use network::{Dense, LayerMut, LayerRef, LayerScratch, Model, Network, Seq, SeqScratch};
 pub use rand_core::RngCore;
+pub use replay::Replay;
 pub use rng::Rng;
 pub use train::{
     evaluate, forward_backward, forward_backward_batch, Dataset, EpochStats, Gradients,

@@ -8,7 +8,7 @@
 
 use embedded_hal::i2c::I2c;
 use tinytrain::rng::below;
-use tinytrain::{math, Rng, Stream, Target};
+use tinytrain::{math, mlp, Dense, Identity, Network, Relu, Rng, Stream, Target};
 
 use crate::accel::{self, Lis3dh};
 
@@ -18,6 +18,10 @@ pub const WINDOW: usize = 32;
 pub const FEATURES: usize = 6;
 /// Number of gestures.
 pub const GESTURES: usize = 4;
+
+/// The gesture classifier of the sample programs: six features, 12 ReLU
+/// units, a logit per gesture (136 parameters).
+pub type Net = mlp![Dense<FEATURES, 12, Relu>, Dense<12, GESTURES, Identity>];
 
 /// What the wearer is asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
@@ -71,6 +75,11 @@ pub struct GestureStream<I2C: I2c, C> {
     cue: C,
     rng: Rng,
     error: Option<accel::Error<I2C::Error>>,
+    /// Windows per cued gesture (1: a fresh draw every window).
+    run: u32,
+    /// Windows of the current run still to come, and its gesture.
+    left: u32,
+    current: Gesture,
 }
 
 impl<I2C: I2c, C: Cue> GestureStream<I2C, C> {
@@ -81,13 +90,30 @@ impl<I2C: I2c, C: Cue> GestureStream<I2C, C> {
             cue,
             rng: Rng::seed(seed),
             error: None,
+            run: 1,
+            left: 0,
+            current: Gesture::Rest,
         }
     }
 
-    /// Cues a random gesture, reads one window, writes its features into `x`
-    /// and returns the gesture. Used for training and for evaluation.
+    /// Holds each cued gesture for `run` windows (at least 1) before the
+    /// next draw, as a wearer asked to "shake it for eight seconds" does:
+    /// the windows then come in runs of one class. From the next window on.
+    pub fn set_run(&mut self, run: u32) {
+        self.run = run.max(1);
+        self.left = 0;
+    }
+
+    /// Cues a random gesture (or the current one, within a run: see
+    /// [`set_run`](Self::set_run)), reads one window, writes its features
+    /// into `x` and returns the gesture. Used for training and for evaluation.
     pub fn window(&mut self, x: &mut [f32; FEATURES]) -> Result<Gesture, accel::Error<I2C::Error>> {
-        let g = Gesture::ALL[below(&mut self.rng, GESTURES as u32) as usize];
+        if self.left == 0 {
+            self.current = Gesture::ALL[below(&mut self.rng, GESTURES as u32) as usize];
+            self.left = self.run;
+        }
+        self.left -= 1;
+        let g = self.current;
         self.cue.show(g);
         let (mut sum, mut sum_sq) = ([0i32; 3], [0u32; 3]);
         for _ in 0..WINDOW {
@@ -127,6 +153,61 @@ impl<I2C: I2c, C: Cue> Stream<FEATURES, GESTURES> for GestureStream<I2C, C> {
                 self.error = Some(e);
                 Some(Err(tinytrain::Error::Source("accelerometer on I2C")))
             }
+        }
+    }
+}
+
+/// Cued gestures (rows) against the network's predictions (columns) over
+/// windows it never trained on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Confusion(pub [[u16; GESTURES]; GESTURES]);
+
+impl Confusion {
+    /// Reads `windows` fresh windows from `stream` and counts what `net`
+    /// predicts for each.
+    pub fn of<N, I2C, C>(
+        net: &N,
+        scratch: &mut N::Scratch,
+        stream: &mut GestureStream<I2C, C>,
+        windows: u32,
+    ) -> Result<Self, accel::Error<I2C::Error>>
+    where
+        N: Network<FEATURES, GESTURES>,
+        I2C: I2c,
+        C: Cue,
+    {
+        let mut x = [0.0f32; FEATURES];
+        let mut c = Confusion::default();
+        for _ in 0..windows {
+            let g = stream.window(&mut x)?;
+            c.0[g.class()][net.predict(&x, scratch)] += 1;
+        }
+        Ok(c)
+    }
+
+    /// Windows recognised.
+    pub fn correct(&self) -> u32 {
+        (0..GESTURES).map(|g| u32::from(self.0[g][g])).sum()
+    }
+
+    /// Windows counted.
+    pub fn total(&self) -> u32 {
+        self.0.iter().flatten().map(|&n| u32::from(n)).sum()
+    }
+
+    /// The fraction recognised (0 when nothing was counted).
+    pub fn accuracy(&self) -> f32 {
+        self.correct() as f32 / self.total().max(1) as f32
+    }
+
+    /// Logs a line per gesture: how its windows were predicted.
+    pub fn log(&self) {
+        for g in Gesture::ALL {
+            defmt::info!(
+                "{=?}: predicted as rest/tilt/shake/circle {=[?]}",
+                g,
+                self.0[g.class()]
+            );
         }
     }
 }

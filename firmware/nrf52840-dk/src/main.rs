@@ -20,14 +20,9 @@ use defmt_rtt as _;
 use embedded_hal::digital::OutputPin;
 use nrf52840_hal::gpio::{p0, Level, Output, Pin, PushPull};
 use nrf52840_hal::{pac, twim, Twim};
-use tinytrain::{
-    init_seeded, mlp, Dense, Identity, Init, Model, Network, Relu, Sgd, SgdConfig,
-    SoftmaxCrossEntropy, Trainer,
-};
+use tinytrain::{init_seeded, Init, Model, Sgd, SgdConfig, SoftmaxCrossEntropy, Trainer};
 use tinytrain_fw::accel::{self, Lis3dh};
-use tinytrain_fw::gesture::{Cue, Gesture, GestureStream, FEATURES, GESTURES};
-
-type Net = mlp![Dense<FEATURES, 12, Relu>, Dense<12, GESTURES, Identity>];
+use tinytrain_fw::gesture::{Confusion, Cue, Gesture, GestureStream, Net};
 
 /// The core clock after reset (HFINT): 64 MHz.
 const CORE_HZ: u32 = 64_000_000;
@@ -140,25 +135,22 @@ fn main() -> ! {
         }
     }
 
-    let mut x = [0.0f32; FEATURES];
-    let mut correct = 0u32;
-    for _ in 0..TEST_WINDOWS {
-        match stream.window(&mut x) {
-            Ok(g) => correct += u32::from(net.predict(&x, &mut scratch) == g.class()),
-            Err(e) => {
-                defmt::error!("stream ended: {}", e);
-                fail("sensor stream")
-            }
+    let confusion = match Confusion::of(&net, &mut scratch, &mut stream, TEST_WINDOWS) {
+        Ok(c) => c,
+        Err(e) => {
+            defmt::error!("stream ended: {}", e);
+            fail("sensor stream")
         }
-    }
-    let accuracy = correct as f32 / TEST_WINDOWS as f32;
+    };
+    confusion.log();
+    let accuracy = confusion.accuracy();
     let (_, BlinkCue(mut led)) = stream.release();
     let ok = accuracy >= MIN_ACCURACY;
     led.set(ok);
     defmt::info!(
         "accuracy {=f32} ({=u32}/{=u32})",
         accuracy,
-        correct,
+        confusion.correct(),
         TEST_WINDOWS
     );
     if !ok {

@@ -15,16 +15,11 @@ use core::cell::Cell;
 
 use cortex_m_rt::entry;
 use embedded_hal::digital::OutputPin;
-use tinytrain::{
-    init_seeded, mlp, Dense, Identity, Init, Model, Network, Relu, Sgd, SgdConfig,
-    SoftmaxCrossEntropy, Trainer,
-};
+use tinytrain::{init_seeded, Init, Model, Sgd, SgdConfig, SoftmaxCrossEntropy, Trainer};
 use tinytrain_fw::accel::{self, Lis3dh};
-use tinytrain_fw::gesture::{Gesture, GestureStream, FEATURES, GESTURES};
+use tinytrain_fw::gesture::{Confusion, Gesture, GestureStream, Net};
 use tinytrain_qemu::sim::{SimLed, SimLis3dh, WearerCue};
 use tinytrain_qemu::{finish, stack, OrFail, MACHINE};
-
-type Net = mlp![Dense<FEATURES, 12, Relu>, Dense<12, GESTURES, Identity>];
 
 const BLOCKS: u32 = 30;
 const BLOCK: usize = 50;
@@ -86,33 +81,19 @@ fn main() -> ! {
     }
 
     // Fresh windows, never trained on.
-    let mut x = [0.0f32; FEATURES];
-    let mut confusion = [[0u16; GESTURES]; GESTURES];
-    let mut correct = 0u32;
-    for _ in 0..TEST_WINDOWS {
-        let g = match stream.window(&mut x) {
-            Ok(g) => g,
-            Err(e) => {
-                defmt::error!("stream ended: {}", e);
-                finish("sensor stream", false)
-            }
-        };
-        let p = net.predict(&x, &mut scratch);
-        confusion[g.class()][p] += 1;
-        correct += u32::from(p == g.class());
-    }
-    let accuracy = correct as f32 / TEST_WINDOWS as f32;
-    for g in Gesture::ALL {
-        defmt::info!(
-            "{=?}: predicted as rest/tilt/shake/circle {=[?]}",
-            g,
-            confusion[g.class()]
-        );
-    }
+    let confusion = match Confusion::of(&net, &mut scratch, &mut stream, TEST_WINDOWS) {
+        Ok(c) => c,
+        Err(e) => {
+            defmt::error!("stream ended: {}", e);
+            finish("sensor stream", false)
+        }
+    };
+    confusion.log();
+    let accuracy = confusion.accuracy();
     defmt::info!(
         "sensor accuracy {=f32} ({=u32}/{=u32}) on windows never trained on; peak stack {=usize} B",
         accuracy,
-        correct,
+        confusion.correct(),
         TEST_WINDOWS,
         stack::high_water()
     );

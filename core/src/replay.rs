@@ -1,0 +1,382 @@
+//! A replay buffer: samples of a [`Stream`] kept in RAM, to be drawn as
+//! shuffled mini-batches.
+//!
+//! Samples that arrive one at a time often come in runs: a wearer asked for
+//! one gesture makes it for several seconds, a machine stays in one state
+//! for minutes. Per-sample updates ([`Trainer::stream`](crate::Trainer::stream))
+//! then follow each run in turn, and the last runs pull the network towards
+//! their own classes. A [`Replay`] keeps `N` of the samples and is a
+//! [`Dataset`], so [`Trainer::epoch`](crate::Trainer::epoch) trains on random
+//! mini-batches of them, each a mix of several runs: the textbook's
+//! stochastic gradient descent, on a device with no data set in flash. Its
+//! memory, [`Replay::BYTES`], is fixed by the types.
+//!
+//! Which `N` it keeps is chosen when it is made:
+//! - [`Replay::latest`]: the latest `N` (a ring; each new sample replaces
+//!   the oldest), for data that drifts and where recent is what matters.
+//!   A class absent from the last `N` samples is absent from training.
+//! - [`Replay::reservoir`]: a uniform random sample of everything pushed so
+//!   far (reservoir sampling: the k-th sample, counting from 1, is kept with
+//!   probability `N / k` in place of a random one), so a class seen early
+//!   keeps its share however long ago its run was.
+
+use heapless::Vec;
+
+use crate::rng::below;
+use crate::train::{Dataset, Stream};
+use crate::{Error, Rng, Target};
+
+/// `N` samples of `I` inputs and a target for `O` outputs, out of those
+/// pushed: the latest, or a uniform random sample (see the [module](self)).
+///
+/// A sample is checked as it comes in (finite inputs and targets, a class
+/// below `O`), so a bad reading is refused at once and never reaches an
+/// epoch. The constructors are `const`, for a `static` on a device; `N` must
+/// be at least 1 (checked when it is compiled).
+///
+/// ```
+/// use tinytrain::{mlp, Dense, Gradients, Identity, Model, Network, Relu, Replay, Rng,
+///     Sgd, SgdConfig, SoftmaxCrossEntropy, Target, Trainer};
+///
+/// type Net = mlp![Dense<2, 8, Relu>, Dense<8, 2, Identity>];
+/// let (mut net, mut scratch, mut grads) = (Net::ZERO, Net::SCRATCH, Gradients::<Net>::ZERO);
+/// tinytrain::init_seeded(&mut net, tinytrain::Init::PyTorchDefault, 1);
+/// let mut replay = Replay::<2, 2, 64>::reservoir(7);
+/// let (mut order, mut rng) = ([0u16; 64], Rng::seed(1));
+/// let sgd = Sgd::new(SgdConfig::new(0.1))?;
+/// let mut trainer = Trainer::new(&mut net, &mut scratch, &mut grads, SoftmaxCrossEntropy, sgd)?;
+/// for k in 0..400 {
+///     // Runs of 40 samples of one class, as a sensor would deliver them.
+///     let class = (k / 40) % 2;
+///     let x = if class == 0 { [-1.0, 0.5] } else { [1.0, -0.5] };
+///     replay.push(&x, Target::Class(class))?;
+///     if k % 8 == 7 {
+///         trainer.epoch(&mut replay, &mut order, 8, &mut rng)?;
+///     }
+/// }
+/// assert_eq!((replay.len(), replay.seen()), (64, 400));
+/// assert_eq!(net.predict(&[1.0, -0.5], &mut scratch), 1);
+/// # Ok::<(), tinytrain::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Replay<const I: usize, const O: usize, const N: usize> {
+    held: Vec<([f32; I], Target<O>), N>,
+    /// Samples pushed so far, kept or not.
+    seen: u64,
+    /// `None`: keep the latest; `Some`: keep a uniform sample, drawn with it.
+    reservoir: Option<Rng>,
+}
+
+impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
+    /// Bytes of RAM a replay buffer takes: `N` inputs and targets, the count
+    /// and, for a reservoir, its random generator.
+    pub const BYTES: usize = core::mem::size_of::<Self>();
+
+    const AT_LEAST_ONE: () = assert!(N > 0, "a Replay must hold at least one sample");
+
+    /// An empty buffer that keeps the latest `N` samples.
+    pub const fn latest() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::AT_LEAST_ONE;
+        Replay {
+            held: Vec::new(),
+            seen: 0,
+            reservoir: None,
+        }
+    }
+
+    /// An empty buffer that keeps a uniform random sample of `N` of the
+    /// samples pushed, drawn with a generator seeded with `seed`.
+    pub const fn reservoir(seed: u64) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::AT_LEAST_ONE;
+        Replay {
+            held: Vec::new(),
+            seen: 0,
+            reservoir: Some(Rng::seed(seed)),
+        }
+    }
+
+    /// Samples held: the number pushed, up to `N`.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// True before the first sample.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// True once `N` samples are held.
+    pub fn is_full(&self) -> bool {
+        self.held.is_full()
+    }
+
+    /// The capacity, `N`.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Samples pushed so far, kept or not.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// The samples held, in storage order (not the order they came in: an
+    /// epoch shuffles them anyway), e.g. to count the classes.
+    pub fn samples(&self) -> &[([f32; I], Target<O>)] {
+        &self.held
+    }
+
+    /// Offers a sample; returns whether it was kept (always, until the
+    /// buffer is full and for [`latest`](Self::latest)). A non-finite input
+    /// or target value is `Error::NonFinite`, a class of `O` or more
+    /// `Error::ClassOutOfRange`; the buffer is then unchanged and the
+    /// sample not counted.
+    pub fn push(&mut self, x: &[f32; I], target: Target<O>) -> Result<bool, Error> {
+        if !x.iter().all(|v| v.is_finite()) {
+            return Err(Error::NonFinite("replay input"));
+        }
+        match target {
+            Target::Class(class) if class >= O => {
+                return Err(Error::ClassOutOfRange { class, classes: O })
+            }
+            Target::Values(v) if !v.iter().all(|v| v.is_finite()) => {
+                return Err(Error::NonFinite("replay target"))
+            }
+            _ => {}
+        }
+        let k = self.seen;
+        self.seen += 1;
+        let sample = (*x, target);
+        if self.held.len() < N {
+            // There is room, so this cannot fail.
+            let _ = self.held.push(sample);
+            return Ok(true);
+        }
+        let slot = match &mut self.reservoir {
+            // The oldest: sample k − N, which sat in slot (k − N) mod N.
+            None => (k % N as u64) as usize,
+            // Sample k + 1 (counting from 1) is kept with probability
+            // N / (k + 1), in a random slot (past 2^32 samples, a little
+            // more often than that).
+            Some(rng) => {
+                let j = below(rng, u32::try_from(k + 1).unwrap_or(u32::MAX)) as usize;
+                if j >= N {
+                    return Ok(false);
+                }
+                j
+            }
+        };
+        if let Some(old) = self.held.get_mut(slot) {
+            *old = sample;
+        }
+        Ok(true)
+    }
+
+    /// Pushes up to `n` samples from `stream`; returns how many were read,
+    /// fewer when the stream ends. A stream error or a refused sample ends
+    /// the fill with that error; the samples pushed before it stay.
+    pub fn fill<S: Stream<I, O>>(&mut self, stream: &mut S, n: usize) -> Result<usize, Error> {
+        let mut x = [0.0f32; I];
+        for done in 0..n {
+            match stream.next_sample(&mut x) {
+                None => return Ok(done),
+                Some(t) => {
+                    self.push(&x, t?)?;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The samples held, in storage order.
+impl<const I: usize, const O: usize, const N: usize> Dataset<I, O> for Replay<I, O, N> {
+    fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    fn sample<'a>(
+        &'a mut self,
+        index: usize,
+        _: &'a mut [f32; I],
+    ) -> Result<(&'a [f32; I], Target<O>), Error> {
+        let found = self.held.len();
+        let (x, t) = self.held.get(index).ok_or(Error::WrongLength {
+            expected: index + 1,
+            found,
+        })?;
+        Ok((x, *t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream of `n` samples `[k, −k]` with class `k % 3`, then its end;
+    /// sample `bad` (if any) has a NaN input.
+    struct Count {
+        k: usize,
+        n: usize,
+        bad: Option<usize>,
+    }
+
+    impl Stream<2, 3> for Count {
+        fn next_sample(&mut self, x: &mut [f32; 2]) -> Option<Result<Target<3>, Error>> {
+            if self.k == self.n {
+                return None;
+            }
+            let v = if Some(self.k) == self.bad {
+                f32::NAN
+            } else {
+                self.k as f32
+            };
+            *x = [v, -(self.k as f32)];
+            self.k += 1;
+            Some(Ok(Target::Class((self.k - 1) % 3)))
+        }
+    }
+
+    /// What the buffer serves as a data set, by index, sorted.
+    fn held<const N: usize>(r: &mut Replay<2, 3, N>) -> [Option<(f32, usize)>; 4] {
+        let mut buf = [0.0; 2];
+        let mut got: [Option<(f32, usize)>; 4] =
+            core::array::from_fn(|i| r.sample(i, &mut buf).ok().map(|(x, t)| (x[0], t.class())));
+        // Held ones first, by input; then the Nones.
+        got.sort_by(|a, b| match (a, b) {
+            (Some(a), Some(b)) => a.0.total_cmp(&b.0),
+            _ => a.is_none().cmp(&b.is_none()),
+        });
+        got
+    }
+
+    #[test]
+    fn latest_keeps_the_last_n_and_serves_them_as_a_dataset() {
+        let mut r = Replay::<2, 3, 4>::latest();
+        assert!(r.is_empty() && !r.is_full() && r.capacity() == 4);
+        let mut s = Count {
+            k: 0,
+            n: 6,
+            bad: None,
+        };
+        assert_eq!(r.fill(&mut s, 3), Ok(3));
+        assert_eq!(Dataset::len(&r), 3);
+        assert_eq!(
+            held(&mut r),
+            [Some((0.0, 0)), Some((1.0, 1)), Some((2.0, 2)), None]
+        );
+        // Two more than fit: samples 4 and 5 replace 0 and 1; the stream
+        // then ends after 6 of the 10 asked for.
+        assert_eq!(r.fill(&mut s, 10), Ok(3));
+        assert!(r.is_full() && r.len() == 4 && r.seen() == 6);
+        assert_eq!(
+            held(&mut r),
+            [
+                Some((2.0, 2)),
+                Some((3.0, 0)),
+                Some((4.0, 1)),
+                Some((5.0, 2))
+            ]
+        );
+        assert_eq!(r.samples().len(), 4);
+        let mut buf = [0.0; 2];
+        assert_eq!(
+            r.sample(4, &mut buf).err(),
+            Some(Error::WrongLength {
+                expected: 5,
+                found: 4
+            })
+        );
+        // Ten more: always the latest four.
+        let mut s = Count {
+            k: 0,
+            n: 10,
+            bad: None,
+        };
+        assert_eq!(r.fill(&mut s, 10), Ok(10));
+        assert_eq!(
+            held(&mut r),
+            [
+                Some((6.0, 0)),
+                Some((7.0, 1)),
+                Some((8.0, 2)),
+                Some((9.0, 0))
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_samples_are_refused_and_change_nothing() {
+        for mut r in [Replay::<2, 3, 4>::latest(), Replay::reservoir(1)] {
+            r.push(&[1.0, 2.0], Target::Class(0)).unwrap();
+            let before = held(&mut r);
+            assert_eq!(
+                r.push(&[f32::INFINITY, 0.0], Target::Class(1)),
+                Err(Error::NonFinite("replay input"))
+            );
+            assert_eq!(
+                r.push(&[0.0, 0.0], Target::Class(3)),
+                Err(Error::ClassOutOfRange {
+                    class: 3,
+                    classes: 3
+                })
+            );
+            assert_eq!(
+                r.push(&[0.0, 0.0], Target::Values([0.0, f32::NAN, 1.0])),
+                Err(Error::NonFinite("replay target"))
+            );
+            assert_eq!((held(&mut r), r.seen()), (before, 1));
+            // A bad sample in a stream ends the fill; the ones before it stay.
+            let mut s = Count {
+                k: 0,
+                n: 5,
+                bad: Some(2),
+            };
+            assert_eq!(r.fill(&mut s, 5), Err(Error::NonFinite("replay input")));
+            assert_eq!((r.len(), r.seen()), (3, 3));
+        }
+    }
+
+    #[test]
+    fn a_reservoir_keeps_every_sample_with_the_same_chance() {
+        // 2,000 buffers of 10 from 200 samples each: every sample should be
+        // kept 2,000 · 10 / 200 = 100 times, the first as often as the last.
+        const SAMPLES: usize = 200;
+        let mut kept = [0u32; SAMPLES];
+        let mut dropped = 0;
+        for seed in 0..2000 {
+            let mut r = Replay::<1, 1, 10>::reservoir(seed);
+            for k in 0..SAMPLES {
+                let first_ten = k < 10;
+                let was_kept = r.push(&[k as f32], Target::Values([0.0])).unwrap();
+                assert!(was_kept || !first_ten);
+                dropped += u32::from(!was_kept);
+            }
+            assert!(r.is_full() && r.seen() == SAMPLES as u64);
+            for (x, _) in r.samples() {
+                kept[x[0] as usize] += 1;
+            }
+        }
+        assert_eq!(kept.iter().sum::<u32>(), 20_000);
+        assert!(dropped > 0);
+        // Per sample: binomial(2000, 0.05), sd 9.7; every one of the 200
+        // within 4.5 sd. Per quarter of the stream: 5,000 ± 200.
+        for (k, &n) in kept.iter().enumerate() {
+            assert!((56..=144).contains(&n), "sample {k} kept {n} times");
+        }
+        for (q, quarter) in kept.chunks(SAMPLES / 4).enumerate() {
+            let n: u32 = quarter.iter().sum();
+            assert!((4800..=5200).contains(&n), "quarter {q}: {n}");
+        }
+    }
+
+    #[test]
+    fn bytes_are_the_samples_and_little_more() {
+        type R = Replay<6, 4, 100>;
+        let per_sample = core::mem::size_of::<([f32; 6], Target<4>)>();
+        assert!(R::BYTES >= 100 * per_sample);
+        assert!(R::BYTES <= 100 * per_sample + 64);
+    }
+}
