@@ -191,6 +191,26 @@ impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
     }
 }
 
+/// A summary for device logs: `reservoir: 96 of 96 held, 1500 seen` (the
+/// samples themselves are left out).
+#[cfg(feature = "defmt")]
+impl<const I: usize, const O: usize, const N: usize> defmt::Format for Replay<I, O, N> {
+    fn format(&self, f: defmt::Formatter) {
+        defmt::write!(
+            f,
+            "{=str}: {=usize} of {=usize} held, {=u64} seen",
+            if self.reservoir.is_some() {
+                "reservoir"
+            } else {
+                "latest"
+            },
+            self.held.len(),
+            N,
+            self.seen
+        )
+    }
+}
+
 /// The samples held, in storage order.
 impl<const I: usize, const O: usize, const N: usize> Dataset<I, O> for Replay<I, O, N> {
     fn len(&self) -> usize {

@@ -129,10 +129,9 @@ fn main() -> ! {
                     held[t.class()] += 1;
                 }
                 defmt::info!(
-                    "{=u32} runs learnt; the replay holds {=usize} of {=u64} windows, rest/tilt/shake/circle {=[?]}: loss {=f32}, accuracy before each update {=f32}",
+                    "{=u32} runs learnt; replay {}, rest/tilt/shake/circle {=[?]}: loss {=f32}, accuracy before each update {=f32}",
                     run + 1,
-                    replay.len(),
-                    replay.seen(),
+                    replay,
                     held,
                     s.loss(),
                     s.accuracy()
