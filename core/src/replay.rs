@@ -76,24 +76,22 @@ impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
 
     /// An empty buffer that keeps the latest `N` samples.
     pub const fn latest() -> Self {
-        #[allow(clippy::let_unit_value)]
-        let () = Self::AT_LEAST_ONE;
-        Replay {
-            held: Vec::new(),
-            seen: 0,
-            reservoir: None,
-        }
+        Self::empty(None)
     }
 
     /// An empty buffer that keeps a uniform random sample of `N` of the
     /// samples pushed, drawn with a generator seeded with `seed`.
     pub const fn reservoir(seed: u64) -> Self {
+        Self::empty(Some(Rng::seed(seed)))
+    }
+
+    const fn empty(reservoir: Option<Rng>) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::AT_LEAST_ONE;
         Replay {
             held: Vec::new(),
             seen: 0,
-            reservoir: Some(Rng::seed(seed)),
+            reservoir,
         }
     }
 

@@ -26,11 +26,12 @@ use core::cell::Cell;
 
 use cortex_m_rt::entry;
 use embedded_hal::digital::OutputPin;
+use embedded_hal::i2c::I2c;
 use tinytrain::{
     init_seeded, Gradients, Init, Model, Replay, Rng, Sgd, SgdConfig, SoftmaxCrossEntropy, Trainer,
 };
 use tinytrain_fw::accel::{self, Lis3dh};
-use tinytrain_fw::gesture::{Confusion, Gesture, GestureStream, Net, FEATURES, GESTURES};
+use tinytrain_fw::gesture::{Confusion, Cue, Gesture, GestureStream, Net, FEATURES, GESTURES};
 use tinytrain_qemu::sim::{SimLed, SimLis3dh, WearerCue};
 use tinytrain_qemu::{finish, stack, OrFail, MACHINE};
 
@@ -49,11 +50,7 @@ const MIN_ACCURACY: f32 = 0.90;
 const MIN_GAIN: f32 = 0.20;
 
 /// Recognition of fresh windows, one random gesture each; logged.
-fn test<I2C: embedded_hal::i2c::I2c, C: tinytrain_fw::gesture::Cue>(
-    who: &str,
-    net: &Net,
-    stream: &mut GestureStream<I2C, C>,
-) -> f32 {
+fn test<I2C: I2c, C: Cue>(who: &str, net: &Net, stream: &mut GestureStream<I2C, C>) -> f32 {
     stream.set_run(1);
     let mut scratch = Net::SCRATCH;
     let confusion = Confusion::of(net, &mut scratch, stream, TEST_WINDOWS).or_fail("sensor stream");
