@@ -65,7 +65,7 @@ enum Cmd {
     /// Train W1, W2 and W3 at several thread counts; print samples/s,
     /// speedup against 1 thread of the same run, efficiency and % of peak.
     Bench(BenchArgs),
-    /// List the compiled-in networks.
+    /// List the compiled-in networks, with the RAM each needs on a device.
     Nets,
 }
 
@@ -1364,20 +1364,54 @@ fn run_bench(a: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// A network's RAM on a device (`Model`'s byte constants): inference with
+/// the weights in flash (a scratch), per-sample training (weights and a
+/// scratch) and mini-batch training without momentum (and a gradient store).
+fn device_ram<N: Model>() -> [usize; 3] {
+    [
+        N::SCRATCH_BYTES,
+        N::TRAIN_PER_SAMPLE_BYTES,
+        N::TRAIN_BYTES - N::OPTIMIZER_BYTES,
+    ]
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Nets => {
-            say!("{:<13} {:<34} {:>8}  loss", "name", "shape", "params");
+            say!(
+                "{:<13} {:<34} {:>8}  {:<10}  {:>9} {:>9} {:>9}",
+                "name",
+                "shape",
+                "params",
+                "loss",
+                "infer B",
+                "sample B",
+                "batch B"
+            );
             for n in nets::NETS {
-                let params = with_net!(n.name, |N, L, I, O| <N as Model>::PARAMS).unwrap_or(0);
+                let (params, bytes) = with_net!(n.name, |N, L, I, O| (
+                    <N as Model>::PARAMS,
+                    device_ram::<N>()
+                ))
+                .unwrap_or_default();
                 say!(
-                    "{:<13} {:<34} {:>8}  {}",
+                    "{:<13} {:<34} {:>8}  {:<10}  {:>9} {:>9} {:>9}",
                     n.name,
                     n.shape,
                     params,
-                    n.loss.name()
+                    n.loss.name(),
+                    bytes[0],
+                    bytes[1],
+                    bytes[2]
                 );
             }
+            say!(
+                "RAM a network needs on a device, in bytes (the core's Model constants; the same \
+                 on a 32-bit MCU), stack and data left out: infer = a sample's activations, with \
+                 the weights (4 B per parameter) in flash (export --rust); sample = per-sample \
+                 SGD, weights and activations in RAM; batch = mini-batch SGD, plus a gradient \
+                 store (momentum adds the weights' size again)"
+            );
             Ok(())
         }
         Cmd::Train(a) => {

@@ -1190,6 +1190,25 @@ fn help_lists_the_networks_and_explains_fixed_shapes() {
     for n in tinytrain_sim::nets::NETS {
         assert!(nets.contains(n.name), "{n:?}");
     }
+    // Each network's device RAM, from the core's constants: W2's row.
+    let digits: Vec<&str> = nets
+        .lines()
+        .find(|l| l.starts_with("digits "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let bytes = [
+        Digits::SCRATCH_BYTES,
+        Digits::TRAIN_PER_SAMPLE_BYTES,
+        Digits::TRAIN_BYTES - Digits::OPTIMIZER_BYTES,
+    ]
+    .map(|b| b.to_string());
+    assert_eq!(digits[digits.len() - 3..], bytes, "{nets}");
+    assert_eq!(bytes, ["336", "9976", "19620"]);
+    assert!(
+        nets.contains("weights (4 B per parameter) in flash"),
+        "{nets}"
+    );
 }
 
 #[test]
