@@ -408,7 +408,11 @@ fn resolve(
                 )
             })?,
         };
-        return Ok((split, net_info(name)?, None));
+        let info = net_info(name)?;
+        if d.net.is_some() {
+            note_padding(&split, &path.display().to_string(), info);
+        }
+        return Ok((split, info, None));
     }
     // Options that only a CSV file uses would be ignored: say so instead.
     let csv_only = [
@@ -430,7 +434,28 @@ fn resolve(
         (None, None) => Dataset::Digits,
     };
     let info = net_info(net_name.unwrap_or(default_net_of(data)))?;
-    Ok((builtin(data, seed), info, Some(data)))
+    let split = builtin(data, seed);
+    if d.net.is_some() {
+        note_padding(&split, &split.name, info);
+    }
+    Ok((split, info, Some(data)))
+}
+
+/// Says that a network given with `--net` reads more inputs than the data
+/// has: the rest are zeros (fewer is an error, when the data is fitted).
+fn note_padding(split: &Split, data: &str, info: &NetInfo) {
+    let (has, reads) = (split.train.width, info.io.0);
+    if has < reads {
+        let inputs = if has == 1 { "input" } else { "inputs" };
+        let rest = match reads - has {
+            1 => "the other is zero".to_string(),
+            n => format!("the other {n} are zeros"),
+        };
+        eprintln!(
+            "note: network {} reads {reads} inputs and {data} has {has} {inputs}: {rest}",
+            info.name
+        );
+    }
 }
 
 /// Says why `--task auto` read a target of whole numbers as a regression:

@@ -879,6 +879,51 @@ fn options_that_do_not_apply_and_negative_values_are_named() {
 }
 
 #[test]
+fn a_network_given_more_inputs_than_the_data_has_says_they_are_zeros() {
+    let (_, e) = ok_with_stderr(&["train", "--data", "xor", "--net", "digits", "--epochs", "1"]);
+    assert!(
+        e.contains(
+            "note: network digits reads 64 inputs and xor has 2 inputs: the other 62 are zeros"
+        ),
+        "{e}"
+    );
+    let (_, e) = ok_with_stderr(&["train", "--data", "sine", "--net", "xor", "--epochs", "1"]);
+    assert!(
+        e.contains("note: network xor reads 2 inputs and sine has 1 input: the other is zero"),
+        "{e}"
+    );
+    let dir = temp_dir("padding");
+    let csv = dir.join("seven.csv");
+    std::fs::write(&csv, "a,b,c,d,e,f,g,y\n1,2,3,4,5,6,7,0\n2,3,4,5,6,7,8,1\n").unwrap();
+    let (_, e) = ok_with_stderr(&[
+        "train",
+        "--csv",
+        s(&csv),
+        "--target",
+        "y",
+        "--net",
+        "csv8-cls",
+        "--epochs",
+        "1",
+    ]);
+    assert!(
+        e.contains("seven.csv has 7 inputs: the other is zero"),
+        "{e}"
+    );
+    // Not when the network was chosen for the data (padding CSV columns up
+    // to a compiled width is the design), nor when the widths agree.
+    for args in [
+        &["train", "--csv", s(&csv), "--target", "y", "--epochs", "1"][..],
+        &[
+            "train", "--data", "xor", "--net", "xor-tanh", "--epochs", "1",
+        ],
+    ] {
+        let (_, e) = ok_with_stderr(args);
+        assert!(!e.contains("are zeros") && !e.contains("is zero"), "{e}");
+    }
+}
+
+#[test]
 fn unwritable_outputs_and_thread_counts_fail_before_any_work() {
     let dir = temp_dir("early");
     let missing = dir.join("no-such-dir");
