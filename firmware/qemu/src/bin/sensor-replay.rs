@@ -13,8 +13,9 @@
 //! runs. The program runs both on the same cued gestures and the same
 //! learning rate, and reports both accuracies on 200 fresh windows (one
 //! random gesture each, never trained on). A buffer of the latest 96
-//! windows (`Replay::latest`) would hold only the last three or four runs
-//! and forget a gesture missing from them.
+//! windows holds only the last three or four runs and forgets a gesture
+//! missing from them: with `Replay::latest()` in place of the reservoir,
+//! this program measures 0.80 (most shakes read as circles).
 //!
 //! Passes when the replay learner recognises at least 90 % of the fresh
 //! windows and beats the per-sample one by 20 points; the LED, which blinks
