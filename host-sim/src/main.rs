@@ -410,7 +410,7 @@ fn resolve(
         };
         let info = net_info(name)?;
         if d.net.is_some() {
-            note_padding(&split, &path.display().to_string(), info);
+            note_padding(&split, info);
         }
         return Ok((split, info, None));
     }
@@ -436,14 +436,14 @@ fn resolve(
     let info = net_info(net_name.unwrap_or(default_net_of(data)))?;
     let split = builtin(data, seed);
     if d.net.is_some() {
-        note_padding(&split, &split.name, info);
+        note_padding(&split, info);
     }
     Ok((split, info, Some(data)))
 }
 
 /// Says that a network given with `--net` reads more inputs than the data
 /// has: the rest are zeros (fewer is an error, when the data is fitted).
-fn note_padding(split: &Split, data: &str, info: &NetInfo) {
+fn note_padding(split: &Split, info: &NetInfo) {
     let (has, reads) = (split.train.width, info.io.0);
     if has < reads {
         let inputs = if has == 1 { "input" } else { "inputs" };
@@ -452,8 +452,8 @@ fn note_padding(split: &Split, data: &str, info: &NetInfo) {
             n => format!("the other {n} are zeros"),
         };
         eprintln!(
-            "note: network {} reads {reads} inputs and {data} has {has} {inputs}: {rest}",
-            info.name
+            "note: network {} reads {reads} inputs and {} has {has} {inputs}: {rest}",
+            info.name, split.name
         );
     }
 }
