@@ -514,8 +514,8 @@ fn quadrant_accuracy(n: &Quadrants) -> f32 {
 
 /// Trains from a replay buffer fed by a stream in runs: one shuffled epoch
 /// of batches of 8 over the buffer after every 16 new samples.
-fn train_from_replay<const N: usize>(
-    replay: &mut tinytrain::Replay<2, 4, N>,
+fn train_from_replay<const N: usize, L: tinytrain::Label<4>>(
+    replay: &mut tinytrain::Replay<2, 4, N, L>,
     samples: usize,
     sgd: Sgd,
 ) -> Quadrants {
@@ -564,4 +564,14 @@ fn a_replay_of_a_stream_in_runs_learns_every_class_where_per_sample_updates_forg
         assert!(acc >= 0.66, "replay accuracy {acc}");
         assert!(forgot < acc - 0.1, "replay {acc}, per-sample {forgot}");
     }
+    // One-byte class labels keep the same samples in less RAM and train the
+    // very same weights.
+    let mut bytes = tinytrain::Replay::<2, 4, 160, u8>::reservoir(6);
+    let (small, whole) = (
+        tinytrain::Replay::<2, 4, 160, u8>::BYTES,
+        tinytrain::Replay::<2, 4, 160>::BYTES,
+    );
+    assert!(small < whole / 2, "{small} B against {whole} B");
+    let same = train_from_replay(&mut bytes, SAMPLES, sgd);
+    assert!(same == reservoir);
 }

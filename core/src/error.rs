@@ -63,6 +63,9 @@ pub enum Error {
     Empty,
     /// A source of samples failed (a sensor, a bus, a file); names it.
     Source(&'static str),
+    /// A target vector was given where only a class index can be stored
+    /// (a [`Replay`](crate::Replay) with `u8` or `u16` labels).
+    NotAClass,
 }
 
 impl fmt::Display for Error {
@@ -95,6 +98,10 @@ impl fmt::Display for Error {
             ),
             Error::Empty => write!(f, "no samples"),
             Error::Source(what) => write!(f, "data source failed: {what}"),
+            Error::NotAClass => write!(
+                f,
+                "a target vector where only a class index can be stored (class labels)"
+            ),
         }
     }
 }

@@ -25,7 +25,7 @@ pub use init::{init, init_seeded, Init};
 pub use loss::{argmax, BinaryCrossEntropy, Loss, Mse, SoftmaxCrossEntropy, Target};
 pub use network::{Dense, LayerMut, LayerRef, LayerScratch, Model, Network, Seq, SeqScratch};
 pub use rand_core::RngCore;
-pub use replay::Replay;
+pub use replay::{Label, Replay};
 pub use rng::Rng;
 pub use train::{
     evaluate, forward_backward, forward_backward_batch, Dataset, EpochStats, Gradients,

@@ -19,6 +19,11 @@
 //!   far (reservoir sampling: the k-th sample, counting from 1, is kept with
 //!   probability `N / k` in place of a random one), so a class seen early
 //!   keeps its share however long ago its run was.
+//!
+//! How it stores each target is its fourth parameter, a [`Label`]: the
+//! whole [`Target`] by default (a class or a vector of `O` values), or for
+//! a classifier just the class index as a `u8` or `u16`, which on a
+//! Cortex-M takes 1 or 2 bytes of RAM per sample instead of `4·O + 4`.
 
 use heapless::Vec;
 
@@ -26,8 +31,71 @@ use crate::rng::below;
 use crate::train::{Dataset, Stream};
 use crate::{Error, Rng, Target};
 
+/// How a [`Replay`] stores a sample's target, and gives it back.
+///
+/// [`Target<O>`] stores any target as it is. `u8` and `u16` store a class
+/// index alone (up to 256 or 65,536 classes: a wider `O` does not compile)
+/// and refuse a vector target with [`Error::NotAClass`].
+pub trait Label<const O: usize>: Copy {
+    /// Checked when a buffer is made: fails to compile when the label
+    /// cannot hold every class below `O`.
+    const FITS: () = ();
+
+    /// The label of a target, or why it cannot be stored.
+    fn pack(target: Target<O>) -> Result<Self, Error>;
+
+    /// The target back: equal to the one packed.
+    fn unpack(self) -> Target<O>;
+}
+
+impl<const O: usize> Label<O> for Target<O> {
+    fn pack(target: Target<O>) -> Result<Self, Error> {
+        Ok(target)
+    }
+
+    fn unpack(self) -> Target<O> {
+        self
+    }
+}
+
+macro_rules! class_label {
+    ($int:ty, $classes:literal) => {
+        /// A class index, for up to
+        #[doc = concat!(stringify!($classes), " classes.")]
+        impl<const O: usize> Label<O> for $int {
+            const FITS: () = assert!(
+                O <= $classes,
+                concat!(
+                    "a ",
+                    stringify!($int),
+                    " label holds at most ",
+                    stringify!($classes),
+                    " classes"
+                )
+            );
+
+            fn pack(target: Target<O>) -> Result<Self, Error> {
+                match target {
+                    Target::Class(class) => <$int>::try_from(class)
+                        .map_err(|_| Error::ClassOutOfRange { class, classes: O }),
+                    Target::Values(_) => Err(Error::NotAClass),
+                }
+            }
+
+            fn unpack(self) -> Target<O> {
+                Target::Class(usize::from(self))
+            }
+        }
+    };
+}
+
+class_label!(u8, 256);
+class_label!(u16, 65536);
+
 /// `N` samples of `I` inputs and a target for `O` outputs, out of those
 /// pushed: the latest, or a uniform random sample (see the [module](self)).
+/// Targets are stored as `L` (see [`Label`]): whole by default, or as a
+/// `u8`/`u16` class index (`Replay<6, 4, 96, u8>`).
 ///
 /// A sample is checked as it comes in (finite inputs and targets, a class
 /// below `O`), so a bad reading is refused at once and never reaches an
@@ -59,16 +127,19 @@ use crate::{Error, Rng, Target};
 /// # Ok::<(), tinytrain::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Replay<const I: usize, const O: usize, const N: usize> {
-    held: Vec<([f32; I], Target<O>), N>,
+pub struct Replay<const I: usize, const O: usize, const N: usize, L: Label<O> = Target<O>> {
+    /// The inputs held; `labels[k]` is the target of `inputs[k]` (apart, so
+    /// a one-byte label is not padded to the inputs' alignment).
+    inputs: Vec<[f32; I], N>,
+    labels: Vec<L, N>,
     /// Samples pushed so far, kept or not.
     seen: u64,
     /// `None`: keep the latest; `Some`: keep a uniform sample, drawn with it.
     reservoir: Option<Rng>,
 }
 
-impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
-    /// Bytes of RAM a replay buffer takes: `N` inputs and targets, the count
+impl<const I: usize, const O: usize, const N: usize, L: Label<O>> Replay<I, O, N, L> {
+    /// Bytes of RAM a replay buffer takes: `N` inputs and labels, the counts
     /// and, for a reservoir, its random generator.
     pub const BYTES: usize = core::mem::size_of::<Self>();
 
@@ -88,8 +159,11 @@ impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
     const fn empty(reservoir: Option<Rng>) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::AT_LEAST_ONE;
+        #[allow(clippy::let_unit_value)]
+        let () = L::FITS;
         Replay {
-            held: Vec::new(),
+            inputs: Vec::new(),
+            labels: Vec::new(),
             seen: 0,
             reservoir,
         }
@@ -97,17 +171,17 @@ impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
 
     /// Samples held: the number pushed, up to `N`.
     pub fn len(&self) -> usize {
-        self.held.len()
+        self.inputs.len()
     }
 
     /// True before the first sample.
     pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
+        self.inputs.is_empty()
     }
 
     /// True once `N` samples are held.
     pub fn is_full(&self) -> bool {
-        self.held.is_full()
+        self.inputs.is_full()
     }
 
     /// The capacity, `N`.
@@ -120,17 +194,29 @@ impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
         self.seen
     }
 
-    /// The samples held, in storage order (not the order they came in: an
-    /// epoch shuffles them anyway), e.g. to count the classes.
-    pub fn samples(&self) -> &[([f32; I], Target<O>)] {
-        &self.held
+    /// The inputs held, in storage order (not the order they came in: an
+    /// epoch shuffles them anyway).
+    pub fn inputs(&self) -> &[[f32; I]] {
+        &self.inputs
+    }
+
+    /// The labels held, in the order of [`inputs`](Self::inputs).
+    pub fn labels(&self) -> &[L] {
+        &self.labels
+    }
+
+    /// The targets held, in the order of [`inputs`](Self::inputs), e.g. to
+    /// count the classes.
+    pub fn targets(&self) -> impl ExactSizeIterator<Item = Target<O>> + '_ {
+        self.labels.iter().map(|l| l.unpack())
     }
 
     /// Offers a sample; returns whether it was kept (always, until the
     /// buffer is full and for [`latest`](Self::latest)). A non-finite input
     /// or target value is `Error::NonFinite`, a class of `O` or more
-    /// `Error::ClassOutOfRange`; the buffer is then unchanged and the
-    /// sample not counted.
+    /// `Error::ClassOutOfRange`, a vector target for a class label
+    /// `Error::NotAClass`; the buffer is then unchanged and the sample not
+    /// counted.
     pub fn push(&mut self, x: &[f32; I], target: Target<O>) -> Result<bool, Error> {
         if !x.iter().all(|v| v.is_finite()) {
             return Err(Error::NonFinite("replay input"));
@@ -144,12 +230,13 @@ impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
             }
             _ => {}
         }
+        let label = L::pack(target)?;
         let k = self.seen;
         self.seen += 1;
-        let sample = (*x, target);
-        if self.held.len() < N {
-            // There is room, so this cannot fail.
-            let _ = self.held.push(sample);
+        if self.inputs.len() < N {
+            // There is room in both, so neither can fail.
+            let _ = self.inputs.push(*x);
+            let _ = self.labels.push(label);
             return Ok(true);
         }
         let slot = match &mut self.reservoir {
@@ -166,8 +253,11 @@ impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
                 j
             }
         };
-        if let Some(old) = self.held.get_mut(slot) {
-            *old = sample;
+        if let (Some(old_x), Some(old_label)) =
+            (self.inputs.get_mut(slot), self.labels.get_mut(slot))
+        {
+            *old_x = *x;
+            *old_label = label;
         }
         Ok(true)
     }
@@ -192,7 +282,9 @@ impl<const I: usize, const O: usize, const N: usize> Replay<I, O, N> {
 /// A summary for device logs: `reservoir: 96 of 96 held, 1500 seen` (the
 /// samples themselves are left out).
 #[cfg(feature = "defmt")]
-impl<const I: usize, const O: usize, const N: usize> defmt::Format for Replay<I, O, N> {
+impl<const I: usize, const O: usize, const N: usize, L: Label<O>> defmt::Format
+    for Replay<I, O, N, L>
+{
     fn format(&self, f: defmt::Formatter) {
         defmt::write!(
             f,
@@ -202,7 +294,7 @@ impl<const I: usize, const O: usize, const N: usize> defmt::Format for Replay<I,
             } else {
                 "latest"
             },
-            self.held.len(),
+            self.inputs.len(),
             N,
             self.seen
         )
@@ -210,9 +302,11 @@ impl<const I: usize, const O: usize, const N: usize> defmt::Format for Replay<I,
 }
 
 /// The samples held, in storage order.
-impl<const I: usize, const O: usize, const N: usize> Dataset<I, O> for Replay<I, O, N> {
+impl<const I: usize, const O: usize, const N: usize, L: Label<O>> Dataset<I, O>
+    for Replay<I, O, N, L>
+{
     fn len(&self) -> usize {
-        self.held.len()
+        self.inputs.len()
     }
 
     fn sample<'a>(
@@ -220,12 +314,14 @@ impl<const I: usize, const O: usize, const N: usize> Dataset<I, O> for Replay<I,
         index: usize,
         _: &'a mut [f32; I],
     ) -> Result<(&'a [f32; I], Target<O>), Error> {
-        let found = self.held.len();
-        let (x, t) = self.held.get(index).ok_or(Error::WrongLength {
+        let found = self.inputs.len();
+        let out_of_range = Error::WrongLength {
             expected: index + 1,
             found,
-        })?;
-        Ok((x, *t))
+        };
+        let x = self.inputs.get(index).ok_or(out_of_range)?;
+        let label = self.labels.get(index).ok_or(out_of_range)?;
+        Ok((x, label.unpack()))
     }
 }
 
@@ -258,7 +354,7 @@ mod tests {
     }
 
     /// What the buffer serves as a data set, by index, sorted.
-    fn held<const N: usize>(r: &mut Replay<2, 3, N>) -> [Option<(f32, usize)>; 4] {
+    fn held<const N: usize, L: Label<3>>(r: &mut Replay<2, 3, N, L>) -> [Option<(f32, usize)>; 4] {
         let mut buf = [0.0; 2];
         let mut got: [Option<(f32, usize)>; 4] =
             core::array::from_fn(|i| r.sample(i, &mut buf).ok().map(|(x, t)| (x[0], t.class())));
@@ -298,7 +394,7 @@ mod tests {
                 Some((5.0, 2))
             ]
         );
-        assert_eq!(r.samples().len(), 4);
+        assert_eq!((r.labels().len(), r.targets().len()), (4, 4));
         let mut buf = [0.0; 2];
         assert_eq!(
             r.sample(4, &mut buf).err(),
@@ -373,7 +469,7 @@ mod tests {
                 dropped += u32::from(!was_kept);
             }
             assert!(r.is_full() && r.seen() == SAMPLES as u64);
-            for (x, _) in r.samples() {
+            for x in r.inputs() {
                 kept[x[0] as usize] += 1;
             }
         }
@@ -391,10 +487,56 @@ mod tests {
     }
 
     #[test]
+    fn class_labels_give_back_the_same_targets_and_refuse_vectors() {
+        let stream = || Count {
+            k: 0,
+            n: 7,
+            bad: None,
+        };
+        let mut whole = Replay::<2, 3, 4>::reservoir(9);
+        let mut bytes = Replay::<2, 3, 4, u8>::reservoir(9);
+        let mut pairs = Replay::<2, 3, 4, u16>::reservoir(9);
+        assert_eq!(whole.fill(&mut stream(), 7), Ok(7));
+        assert_eq!(bytes.fill(&mut stream(), 7), Ok(7));
+        assert_eq!(pairs.fill(&mut stream(), 7), Ok(7));
+        let mut buf = [0.0; 2];
+        for i in 0..4 {
+            let w = whole.sample(i, &mut buf).map(|(x, t)| (*x, t));
+            assert_eq!(w, bytes.sample(i, &mut buf).map(|(x, t)| (*x, t)));
+            assert_eq!(w, pairs.sample(i, &mut buf).map(|(x, t)| (*x, t)));
+        }
+        assert!(bytes.targets().eq(whole.targets()));
+        assert_eq!(bytes.labels().len(), 4);
+        let before = held(&mut bytes);
+        assert_eq!(
+            bytes.push(&[0.0, 0.0], Target::Values([0.0, 1.0, 0.0])),
+            Err(Error::NotAClass)
+        );
+        assert_eq!(
+            bytes.push(&[0.0, 0.0], Target::Class(3)),
+            Err(Error::ClassOutOfRange {
+                class: 3,
+                classes: 3
+            })
+        );
+        assert_eq!((held(&mut bytes), bytes.seen()), (before, 7));
+        // Every class a label type holds comes back, the last one too.
+        assert_eq!(<u8 as Label<256>>::pack(Target::Class(255)), Ok(255));
+        assert_eq!(
+            <u16 as Label<65_536>>::pack(Target::Class(65_535)),
+            Ok(65_535)
+        );
+        assert_eq!(Label::<256>::unpack(255u8), Target::Class(255));
+    }
+
+    #[test]
     fn bytes_are_the_samples_and_little_more() {
         type R = Replay<6, 4, 100>;
         let per_sample = core::mem::size_of::<([f32; 6], Target<4>)>();
         assert!(R::BYTES >= 100 * per_sample);
         assert!(R::BYTES <= 100 * per_sample + 64);
+        // With one-byte class labels: the inputs, a byte each and the counts.
+        type C = Replay<6, 4, 100, u8>;
+        const { assert!(C::BYTES >= 100 * (24 + 1) && C::BYTES <= 100 * (24 + 1) + 64) };
     }
 }
