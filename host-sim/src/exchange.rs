@@ -248,7 +248,7 @@ pub fn to_rust<N: Model>(net: &N, info: &NetInfo, ident: &str, recorded: &Record
          // Written by `tinytrain-sim export --rust`; include it with `include!`.\n\
          // Shape hash {hash:#010x} (the same as `<{type_name} as tinytrain::Model>::SHAPE_HASH`).\n\
          #[rustfmt::skip]\n\
-         #[allow(clippy::excessive_precision, clippy::approx_constant)]\n\
+         #[allow(clippy::excessive_precision, clippy::approx_constant, non_upper_case_globals)]\n\
          pub static {ident}: {ty} = {value};\n{labels}",
         name = info.name,
         shape = info.shape,
@@ -275,6 +275,7 @@ fn names_static(ident: &str, suffix: &str, doc: &str, names: &[String]) -> Strin
     let cells: Vec<String> = names.iter().map(|c| format!("{c:?}")).collect();
     format!(
         "/// {doc} `{ident}`.\n\
+         #[allow(non_upper_case_globals)]\n\
          pub static {ident}_{suffix}: [&str; {}] = [{}];\n",
         names.len(),
         cells.join(", ")

@@ -216,7 +216,8 @@ struct ExportArgs {
     /// Write Rust source defining a `static` for firmware to `include!`.
     #[arg(long, value_name = "FILE")]
     rust: Option<PathBuf>,
-    /// Name of the static in the Rust source.
+    /// Name of the static in the Rust source: any Rust identifier that is
+    /// not a keyword (in any case: the source allows a lower-case one).
     #[arg(long, default_value = "MODEL", value_name = "IDENT")]
     name: String,
     /// Write PyTorch-compatible safetensors (`nn.Sequential` naming: 0.weight, 0.bias, 2.weight, ...).

@@ -1063,6 +1063,17 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
         "--name",
         "DIGITS",
     ]);
+    // A name in lower case is the user's choice, and compiles without a
+    // warning (the crate below denies them).
+    ok(&[
+        "export",
+        "--load",
+        s(&labelled),
+        "--rust",
+        s(&crate_dir.join("src/lower.rs")),
+        "--name",
+        "digits_model",
+    ]);
     // A name the source could not compile with is refused before writing.
     let bad = crate_dir.join("src/bad.rs");
     for (name, why) in [
@@ -1113,11 +1124,12 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
     std::fs::write(
         crate_dir.join("src/main.rs"),
         format!(
-            "use tinytrain::{{Model, Network}};\ninclude!(\"model.rs\");\n\
+            "use tinytrain::{{Model, Network}};\ninclude!(\"model.rs\");\ninclude!(\"lower.rs\");\n\
              const ROWS: [[f32; 64]; 5] = [{rows}];\n\
              fn main() {{\n    let mut s = <tinytrain::Seq<tinytrain::Dense<64, 32, tinytrain::Relu>, tinytrain::Dense<32, 10, tinytrain::Identity>> as Model>::SCRATCH;\n\
              for x in &ROWS {{\n        let y = DIGITS.forward(x, &mut s);\n\
-             println!(\"{{}} {{}}\", y.iter().map(|v| v.to_bits().to_string()).collect::<Vec<_>>().join(\" \"), DIGITS_CLASSES[tinytrain::argmax(y)]);\n    }}\n    println!(\"{{}}\", DIGITS_INPUTS[63]);\n}}\n"
+             println!(\"{{}} {{}}\", y.iter().map(|v| v.to_bits().to_string()).collect::<Vec<_>>().join(\" \"), DIGITS_CLASSES[tinytrain::argmax(y)]);\n    }}\n    println!(\"{{}}\", DIGITS_INPUTS[63]);\n\
+             assert!(digits_model == DIGITS && digits_model_CLASSES == DIGITS_CLASSES && digits_model_INPUTS == DIGITS_INPUTS);\n}}\n"
         ),
     )
     .unwrap();
@@ -1126,6 +1138,7 @@ fn exported_rust_source_compiles_and_computes_the_same_outputs() {
         .args(["run", "--quiet", "--offline", "--manifest-path"])
         .arg(crate_dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("RUSTFLAGS", "-D warnings")
         .output()
         .unwrap();
     assert!(
