@@ -36,6 +36,20 @@ use crate::{Error, Rng, Target};
 /// [`Target<O>`] stores any target as it is. `u8` and `u16` store a class
 /// index alone (up to 256 or 65,536 classes: a wider `O` does not compile)
 /// and refuse a vector target with [`Error::NotAClass`].
+///
+/// ```
+/// use tinytrain::{Error, Replay, Target};
+///
+/// // 96 windows of 6 features for 4 gestures, each gesture stored as a byte.
+/// type Windows = Replay<6, 4, 96, u8>;
+/// assert!(Windows::BYTES < Replay::<6, 4, 96>::BYTES * 2 / 3);
+/// let mut replay = Windows::reservoir(5);
+/// replay.push(&[0.5; 6], Target::Class(3))?;
+/// assert_eq!(replay.targets().next(), Some(Target::Class(3)));
+/// assert_eq!(replay.labels(), &[3]);
+/// assert_eq!(replay.push(&[0.5; 6], Target::Values([0.0, 1.0, 0.0, 0.0])), Err(Error::NotAClass));
+/// # Ok::<(), Error>(())
+/// ```
 pub trait Label<const O: usize>: Copy {
     /// Checked when a buffer is made: fails to compile when the label
     /// cannot hold every class below `O`.
