@@ -328,10 +328,9 @@ impl<const I: usize, const O: usize, const N: usize, L: Label<O>> Dataset<I, O>
         index: usize,
         _: &'a mut [f32; I],
     ) -> Result<(&'a [f32; I], Target<O>), Error> {
-        let found = self.inputs.len();
         let out_of_range = Error::WrongLength {
             expected: index + 1,
-            found,
+            found: self.inputs.len(),
         };
         let x = self.inputs.get(index).ok_or(out_of_range)?;
         let label = self.labels.get(index).ok_or(out_of_range)?;
