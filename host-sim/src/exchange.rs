@@ -490,8 +490,10 @@ mod tests {
         assert_eq!(
             &src[plain.len()..],
             "/// The CSV column each input of `M`.\n\
+             #[allow(non_upper_case_globals)]\n\
              pub static M_INPUTS: [&str; 1] = [\"x\"];\n\
              /// The class label of each output of `M`.\n\
+             #[allow(non_upper_case_globals)]\n\
              pub static M_CLASSES: [&str; 2] = [\"cat\", \"say \\\"hi\\\"\\\\\"];\n"
         );
     }
