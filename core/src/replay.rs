@@ -350,6 +350,12 @@ mod tests {
         bad: Option<usize>,
     }
 
+    impl Count {
+        fn new(n: usize, bad: Option<usize>) -> Self {
+            Count { k: 0, n, bad }
+        }
+    }
+
     impl Stream<2, 3> for Count {
         fn next_sample(&mut self, x: &mut [f32; 2]) -> Option<Result<Target<3>, Error>> {
             if self.k == self.n {
@@ -383,11 +389,7 @@ mod tests {
     fn latest_keeps_the_last_n_and_serves_them_as_a_dataset() {
         let mut r = Replay::<2, 3, 4>::latest();
         assert!(r.is_empty() && !r.is_full() && r.capacity() == 4);
-        let mut s = Count {
-            k: 0,
-            n: 6,
-            bad: None,
-        };
+        let mut s = Count::new(6, None);
         assert_eq!(r.fill(&mut s, 3), Ok(3));
         assert_eq!(Dataset::len(&r), 3);
         assert_eq!(
@@ -417,11 +419,7 @@ mod tests {
             })
         );
         // Ten more: always the latest four.
-        let mut s = Count {
-            k: 0,
-            n: 10,
-            bad: None,
-        };
+        let mut s = Count::new(10, None);
         assert_eq!(r.fill(&mut s, 10), Ok(10));
         assert_eq!(
             held(&mut r),
@@ -456,11 +454,7 @@ mod tests {
             );
             assert_eq!((held(&mut r), r.seen()), (before, 1));
             // A bad sample in a stream ends the fill; the ones before it stay.
-            let mut s = Count {
-                k: 0,
-                n: 5,
-                bad: Some(2),
-            };
+            let mut s = Count::new(5, Some(2));
             assert_eq!(r.fill(&mut s, 5), Err(Error::NonFinite("replay input")));
             assert_eq!((r.len(), r.seen()), (3, 3));
         }
@@ -501,11 +495,7 @@ mod tests {
 
     #[test]
     fn class_labels_give_back_the_same_targets_and_refuse_vectors() {
-        let stream = || Count {
-            k: 0,
-            n: 7,
-            bad: None,
-        };
+        let stream = || Count::new(7, None);
         let mut whole = Replay::<2, 3, 4>::reservoir(9);
         let mut bytes = Replay::<2, 3, 4, u8>::reservoir(9);
         let mut pairs = Replay::<2, 3, 4, u16>::reservoir(9);
